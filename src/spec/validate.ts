@@ -1,0 +1,182 @@
+/** The validate service: finds spec files, checks each, and checks ids across the repo. */
+import { readdirSync, lstatSync, realpathSync, existsSync, openSync, readSync, closeSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { UserError } from '../errors.js'
+import { loadRepoConfig, displayPath, CONFIG_FILE, type LoadedConfig } from '../config/repo.js'
+import { RecoveryRequest } from './schema.js'
+import { parseFile, type Parsed } from './parse.js'
+import { specSemanticProblems } from './semantic.js'
+import { byPosition, type Problem } from './problems.js'
+import { isInside } from './yaml-file.js'
+import { locate } from './locate.js'
+
+export const SPECS_DIR = 'recovery-specs'
+const SKIP_DIRS = new Set(['schema', 'node_modules', '.git'])
+const SPEC_FILE = /\.ya?ml$/
+
+export interface ValidateOptions {
+  cwd: string
+  /** Files or directories; defaults to recovery-specs/ of the repo. */
+  paths: string[]
+  configPath?: string
+  now: Date
+}
+
+export interface SpecSummary {
+  file: string
+  id?: string
+  valid: boolean
+  problems: number
+}
+
+export interface ValidateResult {
+  config: string
+  specs: SpecSummary[]
+  problems: Problem[]
+  valid: number
+  invalid: number
+}
+
+export interface ValidatedSpec {
+  file: string
+  absPath: string
+  parsed?: Parsed<RecoveryRequest>
+  problems: Problem[]
+}
+
+/** Every spec file below the given paths, refusing paths that leave the repo. */
+export function collectSpecFiles(cwd: string, repoRoot: string, paths: string[]): string[] {
+  const realRoot = realpathSync(repoRoot)
+  const roots = paths.length > 0 ? paths : [join(repoRoot, SPECS_DIR)]
+  const out: string[] = []
+  for (const p of roots) {
+    const abs = resolve(cwd, p)
+    if (!isInside(repoRoot, abs) && !isInside(realRoot, abs)) {
+      throw new UserError('PATH_OUTSIDE_REPO', `${p} lies outside the recovery repo at ${repoRoot}.`, {
+        next: 'Pass paths inside the repo, or run from inside the repo you mean.',
+      })
+    }
+    const st = lstatSafe(abs)
+    if (!st) {
+      throw new UserError('PATH_NOT_FOUND', `${p} does not exist.`, {
+        next: `Pass spec files or directories under ${SPECS_DIR}/.`,
+      })
+    }
+    if (st.isDirectory()) walk(abs, out)
+    else out.push(abs)
+  }
+  return [...new Set(out)].sort()
+}
+
+function lstatSafe(p: string) {
+  try {
+    return lstatSync(p)
+  } catch {
+    return undefined
+  }
+}
+
+function walk(dir: string, out: string[]): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name.startsWith('.')) continue
+    const full = join(dir, entry.name)
+    if (entry.isDirectory()) {
+      if (!SKIP_DIRS.has(entry.name)) walk(full, out)
+    } else if (
+      (entry.isFile() || entry.isSymbolicLink()) &&
+      SPEC_FILE.test(entry.name) &&
+      entry.name !== CONFIG_FILE
+    ) {
+      out.push(full)
+    }
+  }
+}
+
+/** Checks one spec file completely: bytes, YAML, schema, inline secrets, config references, clock. */
+export function validateSpecFile(
+  absPath: string,
+  file: string,
+  loaded: LoadedConfig,
+  now: Date,
+): ValidatedSpec {
+  const result = parseFile(RecoveryRequest, absPath, file, loaded.repoRoot, loaded.config.limits)
+  if (!result.ok) return { file, absPath, problems: result.problems }
+  return {
+    file,
+    absPath,
+    parsed: result.parsed,
+    problems: specSemanticProblems(result.parsed, loaded.config, now),
+  }
+}
+
+const ID_LINE = /^id:[ \t]*["']?([a-z0-9-]{1,80})["']?[ \t]*(?:#.*)?$/m
+
+/** Reads just enough of a spec to find its top-level id; used for the repo-wide uniqueness check. */
+function peekId(absPath: string): string | undefined {
+  try {
+    const fd = openSync(absPath, 'r')
+    try {
+      const buf = Buffer.alloc(8192)
+      const n = readSync(fd, buf, 0, buf.length, 0)
+      return ID_LINE.exec(buf.subarray(0, n).toString('utf8'))?.[1]
+    } finally {
+      closeSync(fd)
+    }
+  } catch {
+    return undefined
+  }
+}
+
+export function validateSpecs(opts: ValidateOptions): ValidateResult {
+  const loaded = loadRepoConfig(opts.cwd, opts.configPath)
+  const files = collectSpecFiles(opts.cwd, loaded.repoRoot, opts.paths)
+  const checked = files.map((abs) => validateSpecFile(abs, displayPath(opts.cwd, abs), loaded, opts.now))
+  const problems = checked.flatMap((c) => c.problems)
+  problems.push(...duplicateIdProblems(opts.cwd, loaded, checked))
+
+  const perFile = new Map<string, number>()
+  for (const p of problems) perFile.set(p.file, (perFile.get(p.file) ?? 0) + 1)
+  const specs = checked.map((c) => ({
+    file: c.file,
+    ...(c.parsed ? { id: c.parsed.value.id } : {}),
+    valid: !perFile.has(c.file),
+    problems: perFile.get(c.file) ?? 0,
+  }))
+  problems.sort(byPosition)
+  const valid = specs.filter((s) => s.valid).length
+  return { config: loaded.file, specs, problems, valid, invalid: specs.length - valid }
+}
+
+/** Ids must be unique across every spec in the repo, not only the ones being validated. */
+function duplicateIdProblems(cwd: string, loaded: LoadedConfig, checked: ValidatedSpec[]): Problem[] {
+  const owners = new Map<string, string[]>()
+  const checkedPaths = new Set(checked.map((c) => c.absPath))
+  for (const c of checked) {
+    if (c.parsed) owners.set(c.parsed.value.id, [...(owners.get(c.parsed.value.id) ?? []), c.file])
+  }
+  const specsRoot = join(loaded.repoRoot, SPECS_DIR)
+  if (existsSync(specsRoot)) {
+    const all: string[] = []
+    walk(specsRoot, all)
+    for (const abs of all) {
+      if (checkedPaths.has(abs)) continue
+      const id = peekId(abs)
+      if (id && owners.has(id)) owners.get(id)!.push(displayPath(cwd, abs))
+    }
+  }
+  const out: Problem[] = []
+  for (const c of checked) {
+    if (!c.parsed) continue
+    const files = owners.get(c.parsed.value.id)!
+    if (files.length < 2) continue
+    const others = files.filter((f) => f !== c.file)
+    out.push({
+      file: c.file,
+      ...locate(c.parsed.yaml.doc, c.parsed.yaml.lineCounter, ['id']),
+      code: 'DUPLICATE_ID',
+      path: 'id',
+      message: `"${c.parsed.value.id}" is also the id of ${others.join(', ')}; every request needs its own id`,
+    })
+  }
+  return out
+}
