@@ -54,14 +54,14 @@ const Requester = z
   .strictObject({
     name: safeName.describe('Login or principal of whoever asks for the recovery.'),
     kind: z.enum(['human', 'agent']).describe('Whether the requester is a person or an automation agent.'),
-    email: z.email().optional(),
+    email: z.email().optional().describe('Contact address of the requester.'),
   })
   .describe('Who asks. The requester never counts as an approver.')
 
 const Identity = z
   .strictObject({
     name: safeId.describe('Name of the non-human identity.'),
-    type: z.enum(IDENTITY_TYPES),
+    type: z.enum(IDENTITY_TYPES).describe('Kind of identity; it decides which mechanisms fit.'),
     owner: safeName.describe('Team or person that owns the identity.'),
     risk: Risk,
   })
@@ -192,17 +192,21 @@ const Rotation = z
 
 export const RecoveryRequest = z
   .strictObject({
-    apiVersion: z.literal(SPEC_API_VERSION),
+    apiVersion: z.literal(SPEC_API_VERSION).describe('Version of the spec format.'),
     kind: z.literal('RecoveryRequest'),
     id: safeId.describe('Unique id of the request; the idempotency key of its execution.'),
     requester: Requester,
     reason: text(2000).describe('Why the credential must be recovered.'),
     ticket: text(200).describe('Incident or change ticket reference.'),
-    created: datetime,
+    created: datetime.describe('When the request was filed (ISO 8601 with a time zone).'),
     expires: datetime.describe('After this time the request can no longer be approved or executed.'),
     identity: Identity,
     target: Target,
-    action: z.enum(ACTIONS),
+    action: z
+      .enum(ACTIONS)
+      .describe(
+        'rotate: staged replacement; revoke: disable the old credential first; reissue: a new credential when the old is lost; rollback: restore the previous one.',
+      ),
     rollbackOf: safeId
       .optional()
       .describe('With action rollback: the id of the request whose rotation is undone.'),
@@ -342,7 +346,7 @@ const TransitSigner = z.strictObject({
 
 export const RepoConfig = z
   .strictObject({
-    apiVersion: z.literal(SPEC_API_VERSION),
+    apiVersion: z.literal(SPEC_API_VERSION).describe('Version of the config format.'),
     kind: z.literal('RepoConfig'),
     providers: z
       .record(safeId, ProviderConfig)

@@ -39,3 +39,18 @@ describe('bundled examples', () => {
     expect(new Set(specs.map((s) => s.target.mechanism))).toEqual(new Set(MECHANISMS))
   })
 })
+
+describe('example files', () => {
+  it('each carry a yaml-language-server $schema line that points at the published schema', async () => {
+    const { readFileSync, existsSync } = await import('node:fs')
+    const { resolve } = await import('node:path')
+    for (const name of readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml'))) {
+      const first = readFileSync(`${EXAMPLES}/${name}`, 'utf8').split('\n')[0]!
+      const m = /^# yaml-language-server: \$schema=(\S+)$/.exec(first)
+      expect(m, `${name} lacks the $schema line`).not.toBeNull()
+      const expected = name === 'nhi-recover.yaml' ? 'repo-config.v1.json' : 'recovery-request.v1.json'
+      expect(m![1]!.endsWith(expected), `${name} points at ${m![1]}`).toBe(true)
+      expect(existsSync(resolve(EXAMPLES, m![1]!))).toBe(true)
+    }
+  })
+})
