@@ -9,6 +9,7 @@ import type { Secret } from '../secret.js'
 import type { RecoveryRequest } from '../spec/schema.js'
 import { parseDuration } from '../time.js'
 import { generateSecret } from './generate.js'
+import { describeTargetRef } from './target-ref.js'
 import type { ExecutableSpec, LedgerRecord, Outcome } from './ports.js'
 import { stages, type SecretStore } from './secret-store.js'
 import type { CrashHook } from './test-hooks.js'
@@ -188,23 +189,9 @@ function newValue(spec: RecoveryRequest): Secret {
   return generateSecret(g.length, g.alphabet)
 }
 
-/** A reference to the target that is safe to print and audit: never a value. */
+/** A reference to the spec's target that is safe to print and audit. */
 export function describeTarget(spec: RecoveryRequest): string {
-  const t = spec.target
-  switch (t.mechanism) {
-    case 'local':
-      return `${t.provider}:${t.path}`
-    case 'kv-v2':
-      return `${t.provider}:${t.mount}/${t.path}#${t.field}`
-    case 'approle-secret-id':
-      return `${t.provider}:auth/${t.mount}/role/${t.role}`
-    case 'database-static-role':
-      return `${t.provider}:${t.mount}/static-roles/${t.role}`
-    case 'secrets-manager':
-      return `${t.provider}:${t.secret}`
-    case 'iam-access-key':
-      return `${t.provider}:user/${t.user}`
-  }
+  return describeTargetRef(spec.target)
 }
 
 /** Turns anything a provider threw into the outcome the audit entry records. */
