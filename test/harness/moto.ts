@@ -1,0 +1,114 @@
+/**
+ * A real moto server for AWS integration tests: moto's own `moto_server` from the PyPI package
+ * moto[server] (pinned in scripts/setup-test-env.sh, installed into .venv). One server per test
+ * file on a free loopback port; reset() between tests wipes every backend.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { PROJECT_ROOT } from '../helpers/cli.js'
+import { freePort, waitFor } from './free-port.js'
+
+export const MOTO_BIN = join(PROJECT_ROOT, '.venv', 'bin', 'moto_server')
+
+/** moto's default account: every ARN it makes carries it. */
+export const MOTO_ACCOUNT = '123456789012'
+
+/** Dummy credentials and region for the SDK; moto accepts any signature until auth is enforced. */
+export const MOTO_ENV = {
+  AWS_ACCESS_KEY_ID: 'testing',
+  AWS_SECRET_ACCESS_KEY: 'testing',
+  AWS_SESSION_TOKEN: 'testing',
+  AWS_REGION: 'us-east-1',
+  AWS_DEFAULT_REGION: 'us-east-1',
+  // Never read a developer's real AWS files or instance metadata from a test.
+  AWS_CONFIG_FILE: '/nonexistent/nhi-recover-test-aws-config',
+  AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/nhi-recover-test-aws-credentials',
+  AWS_EC2_METADATA_DISABLED: 'true',
+} as const
+
+export interface MotoServer {
+  /** http://127.0.0.1:PORT */
+  endpoint: string
+  /** Wipes every backend (POST /moto-api/reset). */
+  reset(): Promise<void>
+  /**
+   * Makes moto enforce IAM authentication and policies from the next request on
+   * (POST /moto-api/reset-auth); `afterRequests` requests are still let through first.
+   */
+  enforceAuth(afterRequests?: number): Promise<void>
+  stop(): Promise<void>
+}
+
+/** Sets the dummy credentials and region in this test process, so the SDK never finds real ones. */
+export function useMotoEnv(): void {
+  for (const [k, v] of Object.entries(MOTO_ENV)) process.env[k] = v
+  for (const k of ['AWS_PROFILE', 'AWS_ROLE_ARN', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ENDPOINT_URL']) {
+    delete process.env[k]
+  }
+}
+
+export async function startMoto(opts: { env?: Record<string, string> } = {}): Promise<MotoServer> {
+  if (!existsSync(MOTO_BIN)) {
+    throw new Error(`${MOTO_BIN} is missing: run "bash scripts/setup-test-env.sh" (npm test does it first)`)
+  }
+  let lastError: unknown
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startOnce(opts.env ?? {})
+    } catch (err) {
+      lastError = err
+    }
+  }
+  throw lastError
+}
+
+async function startOnce(extraEnv: Record<string, string>): Promise<MotoServer> {
+  const port = await freePort()
+  const endpoint = `http://127.0.0.1:${port}`
+  const child: ChildProcess = spawn(MOTO_BIN, ['-H', '127.0.0.1', '-p', String(port)], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...extraEnv },
+    // moto logs one line per request on stderr; keep only the tail for a failed start.
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)))
+  let exited = false
+  child.on('exit', () => (exited = true))
+
+  const stop = async () => {
+    if (exited) return
+    const gone = new Promise((r) => child.once('exit', r))
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+    await gone
+    clearTimeout(timer)
+  }
+  try {
+    await waitFor(
+      `moto at ${endpoint}`,
+      async () => {
+        if (exited) throw new Error(`moto_server exited early: ${stderr}`)
+        const r = await fetch(`${endpoint}/moto-api/data.json`)
+        await r.arrayBuffer()
+        return r.status === 200
+      },
+      30_000,
+    )
+  } catch (err) {
+    await stop()
+    throw err instanceof Error ? new Error(`${err.message}\n${stderr}`) : err
+  }
+
+  const post = async (path: string, body?: string) => {
+    const r = await fetch(`${endpoint}${path}`, { method: 'POST', ...(body === undefined ? {} : { body }) })
+    const text = await r.text()
+    if (r.status !== 200) throw new Error(`POST ${path} answered ${r.status}: ${text}`)
+  }
+  return {
+    endpoint,
+    reset: () => post('/moto-api/reset'),
+    enforceAuth: (afterRequests = 0) => post('/moto-api/reset-auth', String(afterRequests)),
+    stop,
+  }
+}
