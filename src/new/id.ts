@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { SAFE_ID } from '../spec/schema.js'
 import { collectSpecFiles, SPECS_DIR } from '../spec/validate.js'
 import { detectSecret } from '../spec/inline-secrets.js'
+import { BugError } from '../errors.js'
 
 /** Source of random hex; injectable so tests can force a collision. */
 export type RandomHex = (bytes: number) => string
@@ -29,8 +30,9 @@ function yyyymmdd(now: Date): string {
 }
 
 /**
- * A fresh id that no existing spec uses and no existing file is named after. Four hex digits
- * make collisions rare; after a few, eight digits make them practically impossible.
+ * A fresh id that no existing spec uses, no existing file is named after, and the inline
+ * secret scan accepts. Four hex digits make collisions rare; after a few, eight digits make
+ * them practically impossible.
  */
 export function generateId(
   identity: string | undefined,
@@ -38,12 +40,16 @@ export function generateId(
   taken: (id: string) => boolean,
   random: RandomHex,
 ): string {
-  const base = `rr-${idStem(identity)}-${yyyymmdd(now)}`
-  for (let attempt = 0; attempt < 32; attempt++) {
-    const id = `${base}-${random(attempt < 16 ? 2 : 4)}`
-    if (SAFE_ID.test(id) && !taken(id)) return id
+  // An identity whose ids keep looking random falls back to the plain "request" stem.
+  for (const stem of [idStem(identity), 'request']) {
+    const base = `rr-${stem}-${yyyymmdd(now)}`
+    for (let attempt = 0; attempt < 32; attempt++) {
+      const id = `${base}-${random(attempt < 16 ? 2 : 4)}`
+      // Some draws make the whole id look like a high-entropy string, which validate would refuse.
+      if (SAFE_ID.test(id) && !taken(id) && !detectSecret(id)) return id
+    }
   }
-  throw new Error(`could not find a free request id for ${base}-*`)
+  throw new BugError(`could not find a free request id for rr-${idStem(identity)}-${yyyymmdd(now)}-*`)
 }
 
 const ID_LINE = /^id:[ \t]*["']?([a-z0-9-]{1,80})["']?[ \t]*(?:#.*)?$/m

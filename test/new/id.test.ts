@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { generateId, idStem } from '../../src/new/id.js'
+import { cryptoHex, generateId, idStem } from '../../src/new/id.js'
+import { detectSecret } from '../../src/spec/inline-secrets.js'
 import { createNewSpec } from '../../src/new/new-spec.js'
 import { initRepo } from '../../src/init/scaffold.js'
 import { SAFE_ID } from '../../src/spec/schema.js'
@@ -39,6 +40,27 @@ describe('request ids', () => {
   it('widen to eight hex digits after sixteen collisions', () => {
     const random = replay(...Array(16).fill('aaaa'), 'deadbeef')
     expect(generateId('svc', NOW, (id) => id.endsWith('-aaaa'), random)).toBe('rr-svc-20260304-deadbeef')
+  })
+
+  it('skip a draw that would make the id look like a secret to validate', () => {
+    // Given a suffix that tips rr-svc-key-20260304-XXXX over the high-entropy threshold
+    const flagged = [...Array(0x10000).keys()]
+      .map((n) => n.toString(16).padStart(4, '0'))
+      .find((hex) => detectSecret(`rr-svc-key-20260304-${hex}`))!
+    expect(flagged).toBeDefined()
+    // When it is drawn first, the next draw is used instead
+    expect(generateId('svc-key', NOW, () => false, replay(flagged, '0000'))).toBe('rr-svc-key-20260304-0000')
+  })
+
+  it('never yield an id the inline-secret scan refuses, over many real draws', () => {
+    for (const identity of ['svc-key', 'payments-api-key', 'x9', 'k8s-sa-7f']) {
+      const seen = new Set<string>()
+      for (let i = 0; i < 2000; i++) {
+        const id = generateId(identity, NOW, (c) => seen.has(c), cryptoHex)
+        seen.add(id)
+        expect(detectSecret(id), id).toBeUndefined()
+      }
+    }
   })
 
   it.each([
