@@ -10,6 +10,12 @@ export function renderInitReport(result: InitResult, cwd: string): string {
   for (const f of result.overwritten) lines.push(`  overwritten  ${f}`)
   lines.push('', 'Next:')
   if (!result.gitRepo) lines.push(`  git init ${where === '.' ? '' : where}`.trimEnd())
+  if (result.enclosingRepo) {
+    lines.push(
+      `  (${where} lies inside the git repo at ${result.enclosingRepo}; nhi-recover looks for nhi-recover.yaml`,
+      '   at the root of the git repo, so make this its own repo or pass --config)',
+    )
+  }
   lines.push(
     '  review nhi-recover.yaml (providers, policy teams) and .github/CODEOWNERS.suggested',
     '  nhi-recover new        # file the first recovery request',

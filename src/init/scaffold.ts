@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, lstatSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { UserError } from '../errors.js'
-import { CONFIG_FILE } from '../config/repo.js'
+import { CONFIG_FILE, findRepoRoot } from '../config/repo.js'
 import { jsonSchemas } from '../spec/schema.js'
 import { SPECS_DIR } from '../spec/validate.js'
 import {
@@ -45,6 +45,8 @@ export interface InitResult {
   overwritten: string[]
   /** Whether the directory is already the root of a git repository. */
   gitRepo: boolean
+  /** Root of an enclosing git repository, when DIR lies inside one without being its root. */
+  enclosingRepo?: string
 }
 
 /** Every file init writes, relative to the repo root. */
@@ -162,7 +164,15 @@ export function initRepo(opts: InitOptions): InitResult {
     }
     ;(f.exists ? overwritten : created).push(f.path)
   }
-  return { dir: root, created, overwritten, gitRepo: existsSync(join(root, '.git')) }
+  const gitRepo = existsSync(join(root, '.git'))
+  const enclosing = gitRepo ? root : findRepoRoot(root)
+  return {
+    dir: root,
+    created,
+    overwritten,
+    gitRepo,
+    ...(enclosing !== root ? { enclosingRepo: enclosing } : {}),
+  }
 }
 
 function writePlanned(root: string, f: PlannedFile): void {

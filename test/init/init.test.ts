@@ -10,6 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { execFileSync } from 'node:child_process'
 import { join, relative } from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
@@ -161,6 +162,15 @@ describe('nhi-recover init', () => {
     expect(tree(dir)).toEqual(before)
   })
 
+  it('warns when DIR lies inside another git repo, where the config would not be found', async () => {
+    const parent = tempDir()
+    execFileSync('git', ['init', '-q', parent])
+    const run = await runCli(['init', 'sub'], { cwd: parent })
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.stdout).toContain('  git init sub')
+    expect(run.stdout).toContain(`(sub lies inside the git repo at ${parent};`)
+  })
+
   it('refuses a DIR that is an existing regular file', async () => {
     const parent = tempDir()
     writeFileSync(join(parent, 'plain.txt'), 'x\n')
@@ -221,8 +231,11 @@ describe('the workflows init writes', () => {
     expect(cmds.some((r) => / approvals check --pr "\$PR"$/.test(r))).toBe(true)
     // The PR number reaches the shell through env, never by expression interpolation into the script
     expect(cmds.every((r) => !r.includes('${{'))).toBe(true)
-    // The approval gate is its own job, so it can be a required status check
-    expect(pr.jobs['nhi-recover-approvals']?.steps.some((s) => s.run?.includes('approvals check'))).toBe(true)
+    // The approval gate is its own job, so it can be a required status check, and it depends on
+    // no other job: a job skipped because a dependency failed would count as passed
+    const gate = pr.jobs['nhi-recover-approvals'] as Job & { needs?: unknown }
+    expect(gate.steps.some((s) => s.run?.includes('approvals check'))).toBe(true)
+    expect(gate.needs).toBeUndefined()
   })
 
   it('run execute on pushes, only on the default branch', () => {
