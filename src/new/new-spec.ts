@@ -146,8 +146,8 @@ export function openNewSpecSession(opts: NewSpecOptions): NewSpecSession {
   ) {
     initial.requesterKind = 'agent'
   }
-  initial.expiresIn ??= DEFAULT_EXPIRES_IN
-  initial.retainPrevious ??= DEFAULT_RETAIN_PREVIOUS
+  if (!initial.expiresIn?.trim()) initial.expiresIn = DEFAULT_EXPIRES_IN
+  if (!initial.retainPrevious?.trim()) initial.retainPrevious = DEFAULT_RETAIN_PREVIOUS
 
   // One generated id per identity stem, so re-checking in the wizard does not reshuffle it.
   const generated = new Map<string, string>()
@@ -179,7 +179,7 @@ export function openNewSpecSession(opts: NewSpecOptions): NewSpecSession {
     if (missing.length > 0 || inputErrors.length > 0 || !id) {
       return { file, ...(id ? { id } : {}), missing, inputErrors, problems: [] }
     }
-    const expires = new Date(created.getTime() + parseDuration(a.expiresIn!.trim()))
+    const expires = new Date(created.getTime() + parseDuration(a.expiresIn?.trim() || DEFAULT_EXPIRES_IN))
     const text = renderSpecYaml(specData(a, id, { created: iso(created), expires: iso(expires) }), schemaRef)
     const problems = checkText(text, file, id, absPath)
     return { file, id, text, missing, inputErrors, problems }
