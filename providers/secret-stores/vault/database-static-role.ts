@@ -18,7 +18,7 @@
 import { CheckFailedError, ExternalError, UserError } from '../../../src/errors.js'
 import { Secret, scrubSecrets } from '../../../src/secret.js'
 import type { Target } from '../../../src/spec/schema.js'
-import { apiPath } from '../../vault-client.js'
+import { apiPath, type VaultApi } from '../../vault-client.js'
 import { isCasMismatch } from './kv-cell.js'
 import type { Mechanism, VaultContext } from './mechanism.js'
 
@@ -51,30 +51,31 @@ interface Creds {
   lastRotation: string
 }
 
+/** Refuses clearly when the server's plugin catalog lacks the database plugin this mechanism needs. */
+export async function requirePlugin(http: VaultApi, plugin = PLUGIN): Promise<void> {
+  const res = await http.call({
+    method: 'GET',
+    path: apiPath('sys', 'plugins', 'catalog', 'database', plugin),
+    capability: 'read',
+    allow: [400, 404],
+  })
+  if (res.status !== 200 || res.body?.data?.name !== plugin) {
+    throw new UserError(
+      'DB_PLUGIN_MISSING',
+      `The server's plugin catalog has no ${plugin}, so it cannot manage PostgreSQL roles.`,
+      {
+        next: `Use a server build that includes ${plugin} (OpenBao and Vault ship it built in), or register it: bao plugin register database ${plugin}`,
+      },
+    )
+  }
+}
+
 /** The database-static-role mechanism on one executor client. */
 export function databaseStaticRole(ctx: VaultContext, opts: DatabaseOptions = {}): Mechanism<DatabaseTarget> {
   const http = ctx.http
   const stateMount = opts.stateMount ?? 'secret'
   const statePath = (t: DatabaseTarget) => `nhi-recover/state/database/${t.mount}/${t.role}`
   const label = (t: DatabaseTarget) => `${t.mount}/static-roles/${t.role}`
-
-  async function checkPlugin(): Promise<void> {
-    const res = await http.call({
-      method: 'GET',
-      path: apiPath('sys', 'plugins', 'catalog', 'database', PLUGIN),
-      capability: 'read',
-      allow: [400, 404],
-    })
-    if (res.status !== 200 || res.body?.data?.name !== PLUGIN) {
-      throw new UserError(
-        'DB_PLUGIN_MISSING',
-        `The server's plugin catalog has no ${PLUGIN}, so it cannot manage PostgreSQL roles.`,
-        {
-          next: `Use a server build that includes ${PLUGIN} (OpenBao and Vault ship it built in), or register it: bao plugin register database ${PLUGIN}`,
-        },
-      )
-    }
-  }
 
   async function staticRole(t: DatabaseTarget): Promise<{ username: string; dbName: string } | undefined> {
     const res = await http.call({
@@ -198,7 +199,7 @@ export function databaseStaticRole(ctx: VaultContext, opts: DatabaseOptions = {}
     },
 
     async prepare(t, req) {
-      await checkPlugin()
+      await requirePlugin(http)
       await requireRole(t)
       const [c, m] = await Promise.all([creds(t), readMarker(t)])
       if (m.marker?.request === req.requestId && advanced(c.lastRotation, m.marker.before)) {
