@@ -4,7 +4,8 @@
  * file on a free loopback port; reset() between tests wipes every backend.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PROJECT_ROOT } from '../helpers/cli.js'
 import { freePort, waitFor } from './free-port.js'
@@ -37,7 +38,20 @@ export interface MotoServer {
    * (POST /moto-api/reset-auth); `afterRequests` requests are still let through first.
    */
   enforceAuth(afterRequests?: number): Promise<void>
+  /** Records every AWS request moto receives from now on (moto's own recorder). */
+  startRecording(): Promise<void>
+  /** Stops recording and returns what was recorded, oldest first. */
+  stopRecording(): Promise<RecordedRequest[]>
   stop(): Promise<void>
+}
+
+export interface RecordedRequest {
+  method: string
+  headers: Record<string, string>
+  /** The request body as text (form-encoded for IAM and STS, JSON for Secrets Manager). */
+  body: string
+  /** The AWS operation: "secretsmanager.GetSecretValue", or "iam.CreateAccessKey" for query APIs. */
+  operation: string
 }
 
 /** Sets the dummy credentials and region in this test process, so the SDK never finds real ones. */
@@ -66,8 +80,17 @@ export async function startMoto(opts: { env?: Record<string, string> } = {}): Pr
 async function startOnce(extraEnv: Record<string, string>): Promise<MotoServer> {
   const port = await freePort()
   const endpoint = `http://127.0.0.1:${port}`
+  // The recording holds request bodies (test values only); it lives in a temp dir removed at stop.
+  const work = mkdtempSync(join(tmpdir(), 'nhi-moto-'))
+  const recording = join(work, 'recording.jsonl')
   const child: ChildProcess = spawn(MOTO_BIN, ['-H', '127.0.0.1', '-p', String(port)], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...extraEnv },
+    cwd: work,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: work,
+      MOTO_RECORDER_FILEPATH: recording,
+      ...extraEnv,
+    },
     // moto logs one line per request on stderr; keep only the tail for a failed start.
     stdio: ['ignore', 'ignore', 'pipe'],
   })
@@ -77,12 +100,14 @@ async function startOnce(extraEnv: Record<string, string>): Promise<MotoServer> 
   child.on('exit', () => (exited = true))
 
   const stop = async () => {
-    if (exited) return
-    const gone = new Promise((r) => child.once('exit', r))
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-    await gone
-    clearTimeout(timer)
+    if (!exited) {
+      const gone = new Promise((r) => child.once('exit', r))
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+      await gone
+      clearTimeout(timer)
+    }
+    rmSync(work, { recursive: true, force: true })
   }
   try {
     await waitFor(
@@ -104,11 +129,44 @@ async function startOnce(extraEnv: Record<string, string>): Promise<MotoServer> 
     const r = await fetch(`${endpoint}${path}`, { method: 'POST', ...(body === undefined ? {} : { body }) })
     const text = await r.text()
     if (r.status !== 200) throw new Error(`POST ${path} answered ${r.status}: ${text}`)
+    return text
   }
   return {
     endpoint,
-    reset: () => post('/moto-api/reset'),
-    enforceAuth: (afterRequests = 0) => post('/moto-api/reset-auth', String(afterRequests)),
+    reset: async () => void (await post('/moto-api/reset')),
+    enforceAuth: async (afterRequests = 0) =>
+      void (await post('/moto-api/reset-auth', String(afterRequests))),
+    startRecording: async () => {
+      await post('/moto-api/recorder/reset-recording')
+      await post('/moto-api/recorder/start-recording')
+    },
+    stopRecording: async () => {
+      await post('/moto-api/recorder/stop-recording')
+      const r = await fetch(`${endpoint}/moto-api/recorder/download-recording`)
+      return parseRecording(await r.text())
+    },
     stop,
   }
+}
+
+function parseRecording(text: string): RecordedRequest[] {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const e = JSON.parse(line) as {
+        method: string
+        headers: Record<string, string>
+        body?: string | null
+        body_encoded?: boolean
+      }
+      const body = e.body_encoded ? Buffer.from(e.body ?? '', 'base64').toString('utf8') : (e.body ?? '')
+      const header = (name: string) =>
+        Object.entries(e.headers).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1]
+      const target = header('X-Amz-Target')
+      const action = new URLSearchParams(body).get('Action')
+      const service = /Credential=[^/]+\/\d+\/[^/]+\/([^/]+)\//.exec(header('Authorization') ?? '')?.[1]
+      const operation = target ?? (action ? `${service ?? 'query'}.${action}` : `${e.method}`)
+      return { method: e.method, headers: e.headers, body, operation }
+    })
 }
