@@ -174,6 +174,9 @@ export class VaultHttp implements VaultApi {
       const response = (err as { response?: { statusCode?: number; body?: unknown } }).response
       if (response && typeof response.statusCode === 'number') {
         const errors = serverErrors(response.body)
+        // A 404 from the router means no engine is mounted there: never "the secret does not exist".
+        const unmounted = response.statusCode === 404 && errors.some((e) => /no handler for route/i.test(e))
+        if (unmounted) throw noMount(this.connection, call)
         if (call.allow?.includes(response.statusCode)) {
           return { status: response.statusCode, body: response.body ?? {}, errors }
         }
@@ -187,7 +190,26 @@ export class VaultHttp implements VaultApi {
 function serverErrors(body: unknown): string[] {
   const errors = (body as { errors?: unknown } | undefined)?.errors
   if (!Array.isArray(errors)) return []
-  return errors.map((e) => scrubSecrets(String(e)).replace(/\s+/g, ' ').trim().slice(0, 300))
+  return errors.map((e) =>
+    scrubSecrets(String(e))
+      .replace(/\s+/g, ' ')
+      .replace(/^1 error occurred: \* /, '')
+      .trim()
+      .replace(/\.+$/, '')
+      .slice(0, 300),
+  )
+}
+
+function noMount(conn: VaultConnection, call: VaultCall): NhiError {
+  const path = decodeURIComponent(call.path)
+  const first = path.split('/')[0] === 'auth' ? path.split('/').slice(0, 2).join('/') : path.split('/')[0]
+  return new CheckFailedError(
+    'VAULT_NO_MOUNT',
+    `Nothing is mounted at ${first}/ for ${path}${conn.namespace ? ` (namespace ${conn.namespace})` : ''} at ${conn.address}.`,
+    {
+      next: 'Check the mount in the spec (and the namespace in nhi-recover.yaml), and that the secrets engine or auth method is enabled there.',
+    },
+  )
 }
 
 /** Where a call went, for messages: "secret/data/app (namespace team-a) at https://…". */
