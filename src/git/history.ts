@@ -163,16 +163,7 @@ export async function lastFirstParentChange(
   rev: string,
   path: string,
 ): Promise<string | undefined> {
-  const out = await git(cwd, [
-    'log',
-    '-1',
-    '--first-parent',
-    '--diff-merges=first-parent',
-    '--format=%H',
-    rev,
-    '--',
-    path,
-  ])
+  const out = await git(cwd, ['log', '-1', '--first-parent', '--format=%H', rev, '--', path])
   return out || undefined
 }
 

@@ -162,6 +162,7 @@ function judge(input: PolicyInput): Judged {
         backend: 'github',
         approver: who,
         at: r.submittedAt,
+        commit: r.commitId,
         counted: false,
         teams: [],
         notes: [],

@@ -104,6 +104,8 @@ export interface ApprovalView {
   approver: string
   /** When the approval was made. */
   at: string | undefined
+  /** The reviewed commit (GitHub reviews). */
+  commit?: string | undefined
   counted: boolean
   /** Teams (of the tier) this approval counts for. */
   teams: string[]
