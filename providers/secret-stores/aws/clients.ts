@@ -274,7 +274,8 @@ export function awsError(err: unknown, ctx: CallContext): NhiError {
       cause: err,
     })
   }
-  if (ACCESS_DENIED.has(name)) {
+  // A 403 whose body the SDK could not read is still a refusal (moto answers JSON APIs in XML here).
+  if (ACCESS_DENIED.has(name) || (status === 403 && !AUTH_FAILED.has(name))) {
     const action = deniedAction(rawMessage) ?? ctx.action
     return new ExternalError(system, 'AWS_ACCESS_DENIED', `AWS denied ${action} on ${ctx.resource}.`, {
       next: `Grant the executor's role ${action} on ${ctx.resource}; the minimal policy is in the README under "Using AWS".`,
