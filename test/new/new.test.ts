@@ -157,7 +157,7 @@ describe('nhi-recover new with flags', () => {
     const run = await newCli(dir, withFlags({ '--provider': 'vault-prod' }))
     expect(run.exitCode).toBe(1)
     expect(run.stdout).toMatch(
-      /^recovery-specs\/rr-payments-api-key-\d{8}-[0-9a-f]{4}\.yaml:\d+:\d+: target\.provider: names provider "vault-prod", which nhi-recover\.yaml does not define \(defined: local\) \[UNKNOWN_PROVIDER\]$/m,
+      /^recovery-specs\/rr-payments-api-key-\d{8}-[0-9a-f]{4}\.yaml:\d+:\d+: target\.provider: names provider "vault-prod", .*\(defined: local\) \[UNKNOWN_PROVIDER\]$/m,
     )
     expect(run.stderr).toMatch(
       /^Error: 1 problem\(s\) in the new request; nothing was written to recovery-specs\//m,
