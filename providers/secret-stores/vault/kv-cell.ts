@@ -159,6 +159,26 @@ export class KvCell {
     return data && typeof data === 'object' ? (data as Data) : undefined
   }
 
+  /** The latest version with its custom_metadata in one call; undefined when it is missing or deleted. */
+  async latest(): Promise<
+    { version: number; created: string; data: Data; custom: Record<string, string> } | undefined
+  > {
+    const res = await this.http.call({
+      method: 'GET',
+      path: apiPath(this.mount, 'data', this.path),
+      capability: 'read',
+      allow: [404],
+    })
+    const d = res.body?.data
+    if (res.status === 404 || !d?.data || !d.metadata) return undefined
+    return {
+      version: Number(d.metadata.version),
+      created: String(d.metadata.created_time ?? ''),
+      data: d.data as Data,
+      custom: (d.metadata.custom_metadata ?? {}) as Record<string, string>,
+    }
+  }
+
   async staged(): Promise<Staged | undefined> {
     const data = await this.readVersion(0, this.stagingPath)
     if (data === undefined) return undefined
@@ -353,11 +373,17 @@ export class KvCell {
       meta: KvMeta | undefined,
     ) => Promise<Omit<Staged, 'format' | 'request' | 'base' | 'created'>>,
     onLost?: (staged: Staged) => Promise<void>,
+    /** make() has no side effect: try to stage before reading the staging secret (one call less). */
+    optimistic = false,
   ): Promise<{ snap: KvSnapshot; id: string }> {
     for (let attempt = 0; attempt < 2; attempt++) {
-      const snap = await this.snapshot()
+      // Optimistic: a missing staging secret is the common case, and `cas: 0` finds any other.
+      const snap: KvSnapshot =
+        optimistic && attempt === 0
+          ? { meta: await this.meta(), staged: undefined, landed: false }
+          : await this.snapshot()
       const done = this.versionOf(snap.meta, requestId)
-      if (done !== undefined) return { snap, id: String(done) }
+      if (done !== undefined) return { snap: optimistic ? await this.snapshot() : snap, id: String(done) }
       if (snap.staged) {
         const s = snap.staged
         if (s.request !== requestId) throw foreignPending(this, s)
@@ -389,7 +415,7 @@ export class KvCell {
       if (await this.stage(staged)) {
         return { snap: { meta: snap.meta, staged, landed: false }, id: String(base + 1) }
       }
-      // Someone staged first: ours never became visible; let the mechanism undo what make() issued.
+      // Someone staged first (or, optimistic, a staging secret existed): ours never became visible.
       await onLost?.(staged)
     }
     const snap = await this.snapshot()
@@ -413,6 +439,8 @@ export class KvCell {
     versionId: string,
     expected: (snap: KvSnapshot) => boolean | Promise<boolean>,
   ): Promise<number> {
+    const fast = await this.promoteFast(requestId, versionId, expected)
+    if (fast !== undefined) return fast
     let snap = await this.snapshot()
     const marked = Number(versionId)
     if (Number.isInteger(marked) && this.mark(snap.meta, marked)?.request === requestId) {
@@ -450,20 +478,44 @@ export class KvCell {
         data = s.data ?? {}
       }
       const wrote = await this.write(data, s.base)
-      snap = await this.snapshot()
-      if (wrote === 'cas' && !snap.landed) throw staleCurrent(this, s, snap.meta?.current ?? 0)
-      if (!snap.landed) {
-        throw new CheckFailedError(
-          'KV_WRITE_LOST',
-          `The new version of ${this.label} was written but does not read back.`,
-          {
-            next: 'Check the secret history (bao kv metadata get); the previous value is intact as an older version.',
-          },
-        )
+      if (wrote === n) {
+        // The CAS write at base created exactly version n with our data: no need to read it back here.
+        snap = { ...snap, landed: true, meta: snap.meta && { ...snap.meta, current: n } }
+      } else {
+        // Lost the CAS race: it may still be ours (a second executor of this request) or foreign.
+        snap = await this.snapshot()
+        if (!snap.landed) throw staleCurrent(this, s, snap.meta?.current ?? 0)
       }
     }
     await this.finish(snap, s)
     if (snap.meta && snap.meta.current > n) throw replacedAfter(this, n, snap.meta.current)
+    return n
+  }
+
+  /**
+   * The common case in two reads instead of four: the latest version is still the staged base,
+   * so its data is the base data. Anything else (a re-run, a race, a new secret) returns
+   * undefined and takes the general path above, which decides from a full snapshot.
+   */
+  private async promoteFast(
+    requestId: string,
+    versionId: string,
+    expected: (snap: KvSnapshot) => boolean | Promise<boolean>,
+  ): Promise<number | undefined> {
+    const [latest, s] = await Promise.all([this.latest(), this.staged()])
+    if (!latest || !s || s.request !== requestId || s.base <= 0 || latest.version !== s.base) return undefined
+    const n = s.base + 1
+    if (versionId !== String(n)) return undefined
+    const meta: KvMeta = {
+      current: latest.version,
+      versions: new Map([[latest.version, { created: latest.created, deleted: false, destroyed: false }]]),
+      custom: latest.custom,
+    }
+    const snap: KvSnapshot = { meta, staged: s, landed: false }
+    if (!(await expected(snap))) throw expectedChanged(this, s.base)
+    const data = s.field !== undefined ? { ...latest.data, [s.field]: s.value } : (s.data ?? {})
+    if ((await this.write(data, s.base)) !== n) return undefined
+    await this.finish({ meta: { ...meta, current: n }, staged: s, landed: true }, s)
     return n
   }
 

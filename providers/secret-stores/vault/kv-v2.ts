@@ -5,7 +5,7 @@
 import { CheckFailedError } from '../../../src/errors.js'
 import { Secret } from '../../../src/secret.js'
 import type { Target } from '../../../src/spec/schema.js'
-import { KvCell, type KvSnapshot } from './kv-cell.js'
+import { KvCell } from './kv-cell.js'
 import type { Mechanism, VaultContext } from './mechanism.js'
 
 export type KvTarget = Extract<Target, { mechanism: 'kv-v2' }>
@@ -14,22 +14,27 @@ export type KvTarget = Extract<Target, { mechanism: 'kv-v2' }>
 export function kvV2(ctx: VaultContext): Mechanism<KvTarget> {
   const cell = (t: KvTarget) => new KvCell(ctx.http, t.mount, t.path)
 
-  /** The value of a version: the staged one while pending, else the KV version's field. */
+  /**
+   * The value of a version. A staged value answers for its own id (base + 1, or stale-<base + 1>)
+   * when asked by the request that staged it; once written it equals that KV version anyway.
+   * Otherwise a KV version of that number wins, and a staged value only fills a number not yet written.
+   */
   async function valueOf(
     c: KvCell,
     field: string,
-    snap: KvSnapshot,
     versionId: string,
+    requestId?: string,
   ): Promise<string | undefined> {
-    // The staged value owns its id until it lands, even when a foreign write took that number.
-    const s = snap.staged
-    if (s && !snap.landed && (versionId === String(s.base + 1) || versionId === c.pendingId(snap)))
-      return s.value
-    const n = Number(versionId)
+    const stale = versionId.startsWith('stale-')
+    const n = Number(stale ? versionId.slice('stale-'.length) : versionId)
     if (!Number.isInteger(n) || n <= 0) return undefined
-    const data = await c.readVersion(n)
-    const v = data?.[field]
-    return typeof v === 'string' ? v : undefined
+    const s = await c.staged()
+    const ownsId = s !== undefined && s.base + 1 === n
+    if (ownsId && (stale || s.request === requestId)) return s.value
+    if (stale) return undefined
+    const v = (await c.readVersion(n))?.[field]
+    if (typeof v === 'string') return v
+    return ownsId ? s.value : undefined
   }
 
   return {
@@ -51,11 +56,12 @@ export function kvV2(ctx: VaultContext): Mechanism<KvTarget> {
       }
       const value = req.value.reveal()
       const c = cell(t)
-      const { snap, id } = await c.prepare(req.requestId, async () => ({
-        kind: 'rotate',
-        field: t.field,
-        value,
-      }))
+      const { snap, id } = await c.prepare(
+        req.requestId,
+        async () => ({ kind: 'rotate', field: t.field, value }),
+        undefined,
+        true,
+      )
       if (
         snap.staged &&
         snap.staged.field !== t.field &&
@@ -72,8 +78,7 @@ export function kvV2(ctx: VaultContext): Mechanism<KvTarget> {
 
     async verify(t, req) {
       const c = cell(t)
-      const snap = await c.snapshot()
-      const value = await valueOf(c, t.field, snap, req.versionId)
+      const value = await valueOf(c, t.field, req.versionId, req.requestId)
       if (!value) {
         throw new CheckFailedError(
           'VERIFY_FAILED',
@@ -85,7 +90,7 @@ export function kvV2(ctx: VaultContext): Mechanism<KvTarget> {
 
     async read(t, versionId) {
       const c = cell(t)
-      const value = await valueOf(c, t.field, await c.snapshot(), versionId)
+      const value = await valueOf(c, t.field, versionId)
       if (value === undefined) {
         throw new CheckFailedError(
           'VERSION_NOT_FOUND',
