@@ -16,7 +16,7 @@ import { SecretsManagerStore } from '../../../providers/secret-stores/aws/secret
 import { Secret } from '../../../src/secret.js'
 import type { Target } from '../../../src/spec/schema.js'
 import { MOTO_ACCOUNT, startMoto, useMotoEnv, type MotoServer } from '../../harness/moto.js'
-import { canary, caught, createSecret, errorText, expectNoCanary, rawClients } from './fixtures.js'
+import { canary, caught, createSecret, errorText, expectNoCanary, rawClients, withEnv } from './fixtures.js'
 
 const NAME = 'app/token'
 const target: Target = { provider: 'aws', mechanism: 'secrets-manager', secret: NAME }
@@ -25,23 +25,6 @@ const NO_CREDS = {
   AWS_ACCESS_KEY_ID: undefined,
   AWS_SECRET_ACCESS_KEY: undefined,
   AWS_SESSION_TOKEN: undefined,
-}
-
-/** Runs `fn` with process.env changed (undefined deletes), then restores it: the SDK reads process.env itself. */
-async function withEnv<T>(changes: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
-  const saved = Object.fromEntries(Object.keys(changes).map((k) => [k, process.env[k]]))
-  const apply = (vars: Record<string, string | undefined>) => {
-    for (const [k, v] of Object.entries(vars)) {
-      if (v === undefined) delete process.env[k]
-      else process.env[k] = v
-    }
-  }
-  apply(changes)
-  try {
-    return await fn()
-  } finally {
-    apply(saved)
-  }
 }
 
 /** The access key ids that signed the recorded requests of one service. */

@@ -144,3 +144,23 @@ export async function caught(
   }
   throw new Error('expected a failure, but the call succeeded')
 }
+
+/** Runs `fn` with process.env changed (undefined deletes), then restores it: the SDK reads process.env itself. */
+export async function withEnv<T>(
+  changes: Record<string, string | undefined>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(changes).map((k) => [k, process.env[k]]))
+  const apply = (vars: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(vars)) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
+  }
+  apply(changes)
+  try {
+    return await fn()
+  } finally {
+    apply(saved)
+  }
+}
