@@ -5,8 +5,9 @@
  *
  * - prepare checks that postgresql-database-plugin is in the plugin catalog, records the run's
  *   marker (request id and the `last_vault_rotation` it saw) in KV v2, then calls rotate-role.
- *   The marker write is a CAS write, so of two executors racing on one request only one
- *   rotates; the other stops with ROTATION_IN_PROGRESS.
+ *   The marker write is a CAS write and a claim holds for a lease (60 s), so of executors racing
+ *   on one role only one rotates; the others stop with ROTATION_IN_PROGRESS. A claim left by a
+ *   crash before rotate-role is taken over once its lease has run out.
  * - A re-run compares `last_vault_rotation` with the marker: newer means this request already
  *   rotated, so it does not rotate twice.
  * - verify logs in to PostgreSQL with the password from static-creds (the `pg` client).
@@ -29,6 +30,8 @@ export interface DatabaseOptions {
   stateMount?: string
   /** PostgreSQL connect timeout for verification. */
   connectTimeoutMs?: number
+  /** How long a claim that has not rotated yet blocks other executors (default 60 s). */
+  claimLeaseMs?: number
 }
 
 const PLUGIN = 'postgresql-database-plugin'
@@ -73,6 +76,7 @@ export async function requirePlugin(http: VaultApi, plugin = PLUGIN): Promise<vo
 /** The database-static-role mechanism on one executor client. */
 export function databaseStaticRole(ctx: VaultContext, opts: DatabaseOptions = {}): Mechanism<DatabaseTarget> {
   const http = ctx.http
+  const claimLeaseMs = opts.claimLeaseMs ?? 60_000
   const stateMount = opts.stateMount ?? 'secret'
   const statePath = (t: DatabaseTarget) => `nhi-recover/state/database/${t.mount}/${t.role}`
   const label = (t: DatabaseTarget) => `${t.mount}/static-roles/${t.role}`
@@ -204,6 +208,21 @@ export function databaseStaticRole(ctx: VaultContext, opts: DatabaseOptions = {}
       const [c, m] = await Promise.all([creds(t), readMarker(t)])
       if (m.marker?.request === req.requestId && advanced(c.lastRotation, m.marker.before)) {
         return current(t, c, m.marker) // this request rotated already: never twice
+      }
+      // A claim that has not rotated yet may be a live executor between its claim and rotate-role,
+      // or a dead one: it is only taken over once its lease ran out, so nobody rotates twice.
+      if (m.marker && !advanced(c.lastRotation, m.marker.before)) {
+        const age = Date.now() - Date.parse(m.marker.claimed)
+        if (age >= 0 && age < claimLeaseMs) {
+          const wait = Math.ceil((claimLeaseMs - age) / 1000)
+          throw new CheckFailedError(
+            'ROTATION_IN_PROGRESS',
+            `Request ${m.marker.request} claimed the rotation of ${label(t)} ${Math.floor(age / 1000)} s ago and has not rotated yet.`,
+            {
+              next: `If that executor is still running, let it finish; otherwise run the request again in ${wait} s, when its claim expires and is taken over.`,
+            },
+          )
+        }
       }
       const marker: Marker = {
         format: MARKER_FORMAT,

@@ -114,13 +114,27 @@ describe('database-static-role through the SecretStore interface, on real OpenBa
     const total = counting.writes
     // marker, rotate-role, marker update
     expect(total).toBe(3)
+    const database = { claimLeaseMs: 400 }
     for (let crashAt = 1; crashAt <= total; crashAt++) {
       const { t, username } = await staticRole()
       const start = (await creds(t)).last_vault_rotation
-      const crashing = await freshStore(server, (http) => new FaultyVault(http, { crashAfterWrite: crashAt }))
+      const crashing = await freshStore(
+        server,
+        (http) => new FaultyVault(http, { crashAfterWrite: crashAt }),
+        database,
+      )
       await expect(rotate(crashing, t, `rr-crash-${crashAt}`)).rejects.toBeInstanceOf(SimulatedCrash)
       const mid = (await creds(t)).last_vault_rotation
-      const v = await rotate(await freshStore(server), t, `rr-crash-${crashAt}`)
+      if (crashAt === 1) {
+        // Claimed but not rotated: a live executor could be about to rotate, so the claim holds until its lease ends.
+        await expect(
+          rotate(await freshStore(server, undefined, database), t, `rr-crash-${crashAt}`),
+        ).rejects.toMatchObject({
+          code: 'ROTATION_IN_PROGRESS',
+        })
+        await new Promise((r) => setTimeout(r, 450))
+      }
+      const v = await rotate(await freshStore(server, undefined, database), t, `rr-crash-${crashAt}`)
       const end = await creds(t)
       expect(end.last_vault_rotation).toBe(v.id)
       // Rotated exactly once: a crash after rotate-role must not lead to a second rotation.
