@@ -3,12 +3,14 @@ import { closest, distance } from 'fastest-levenshtein'
 import { isMap, isPair, isScalar, isSeq } from 'yaml'
 import type { Document, LineCounter } from 'yaml'
 import type * as z from 'zod'
-import type { Problem } from './problems.js'
+import { dotPath, MAX_PROBLEMS_PER_FILE, type PathSeg, type Problem } from './problems.js'
+import { safeKey } from './inline-secrets.js'
 
-export type PathSeg = string | number
+export { dotPath, type PathSeg } from './problems.js'
 
-export function dotPath(path: readonly PathSeg[]): string {
-  return path.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('')
+/** A path as it may be shown: keys that are not safe identifiers become <key>. */
+export function shownPath(path: readonly PathSeg[]): string {
+  return dotPath(path.map((s) => (typeof s === 'number' ? s : safeKey(s)))) || '(root)'
 }
 
 /** Position of the node at `path`, or of its nearest existing ancestor. `key` points at the key, not the value. */
@@ -99,8 +101,6 @@ export function allowedKeys(schema: z.ZodType, data: unknown, path: readonly Pat
   return def.type === 'object' ? Object.keys(def.shape as object) : []
 }
 
-const PRINTABLE_KEY = /^[A-Za-z0-9_.-]{1,40}$/
-
 /** Turns zod issues into positioned problems. Messages never echo a value from the file. */
 export function schemaProblems(
   schema: z.ZodType,
@@ -109,18 +109,19 @@ export function schemaProblems(
   doc: Document.Parsed,
   lineCounter: LineCounter,
   data: unknown,
-  isSecretLike: (s: string) => boolean,
 ): Problem[] {
   const out: Problem[] = []
   for (const issue of issues) {
+    if (out.length > MAX_PROBLEMS_PER_FILE) break
     const path = issue.path as PathSeg[]
     if (issue.code === 'unrecognized_keys') {
       const allowed = allowedKeys(schema, data, path)
-      for (const k of issue.keys) {
-        const shown = PRINTABLE_KEY.test(k) && !isSecretLike(k) ? `"${k}"` : 'a field'
-        const guess = allowed.length > 0 ? closest(k, allowed) : undefined
+      for (const k of issue.keys.slice(0, MAX_PROBLEMS_PER_FILE + 1)) {
+        const name = safeKey(k)
+        const shown = name === '<key>' ? 'a field whose name cannot be shown' : `"${name}"`
+        const guess = allowed.length > 0 && name !== '<key>' ? closest(k, allowed) : undefined
         const hint =
-          guess && PRINTABLE_KEY.test(k) && distance(k, guess) <= Math.max(2, Math.floor(guess.length / 3))
+          guess && distance(k.toLowerCase(), guess.toLowerCase()) <= Math.max(2, Math.floor(guess.length / 3))
             ? `; did you mean "${guess}"?`
             : allowed.length > 0
               ? `; allowed here: ${allowed.join(', ')}`
@@ -129,26 +130,102 @@ export function schemaProblems(
           file,
           ...locate(doc, lineCounter, [...path, k], true),
           code: 'UNKNOWN_FIELD',
-          path: dotPath([...path, k].map((s) => (s === k && shown === 'a field' ? '<field>' : s))),
+          path: shownPath([...path, k]),
           message: `unknown field ${shown}${hint}`,
         })
       }
       continue
     }
-    const missing = valueAt(data, path) === undefined
-    let message = issue.message
-    let code = 'SCHEMA'
-    if (missing && issue.code === 'invalid_type') {
-      message = 'is required'
-      code = 'REQUIRED'
-    } else if (issue.code === 'invalid_union' && 'discriminator' in issue) {
-      message = `${issue.message}`
-    } else if (issue.code === 'invalid_value') {
-      code = 'INVALID_VALUE'
-    } else if (issue.code === 'invalid_format') {
-      code = 'INVALID_FORMAT'
-    }
-    out.push({ file, ...locate(doc, lineCounter, path), code, path: dotPath(path) || '(root)', message })
+    const value = valueAt(data, path)
+    const { code, message } = describeIssue(issue, value)
+    out.push({ file, ...locate(doc, lineCounter, path), code, path: shownPath(path), message })
   }
   return out
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  string: 'text',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  object: 'a mapping (key: value lines)',
+  array: 'a list',
+  null: 'empty',
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'empty'
+  if (Array.isArray(value)) return 'a list'
+  if (typeof value === 'object') return 'a mapping'
+  if (typeof value === 'string') return 'text'
+  if (typeof value === 'boolean') return 'true or false'
+  return `a ${typeof value}`
+}
+
+/** A short message in our words for one zod issue; only schema constants are quoted. */
+function describeIssue(issue: z.core.$ZodIssue, value: unknown): { code: string; message: string } {
+  const own = (m: string) => /^[a-z]/.test(m) // messages written in schema.ts start lowercase
+  switch (issue.code) {
+    case 'invalid_type': {
+      if (value === undefined) return { code: 'REQUIRED', message: 'is required' }
+      const want = TYPE_NAMES[issue.expected] ?? issue.expected
+      return { code: 'SCHEMA', message: `must be ${want}, not ${kindOf(value)}` }
+    }
+    case 'invalid_value': {
+      const values = issue.values.map((v) => JSON.stringify(v))
+      if (value === undefined) return { code: 'REQUIRED', message: `is required (${values.join(', ')})` }
+      return {
+        code: 'INVALID_VALUE',
+        message: values.length === 1 ? `must be ${values[0]}` : `must be one of: ${values.join(', ')}`,
+      }
+    }
+    case 'invalid_union': {
+      const options = (issue as { options?: unknown[] }).options
+      if ('discriminator' in issue && Array.isArray(options)) {
+        const list = options.map((o) => String(o)).join(', ')
+        return value === undefined
+          ? { code: 'REQUIRED', message: `is required; one of: ${list}` }
+          : { code: 'INVALID_VALUE', message: `must be one of: ${list}` }
+      }
+      return { code: 'SCHEMA', message: 'does not match any of the allowed forms' }
+    }
+    case 'too_big': {
+      const max = Number(issue.maximum)
+      if (issue.origin === 'string')
+        return { code: 'SCHEMA', message: `is too long: at most ${max} characters` }
+      if (issue.origin === 'array') return { code: 'SCHEMA', message: `has too many items: at most ${max}` }
+      return { code: 'SCHEMA', message: `must be at most ${max}` }
+    }
+    case 'too_small': {
+      const min = Number(issue.minimum)
+      if (issue.origin === 'string')
+        return {
+          code: 'SCHEMA',
+          message: min <= 1 ? 'must not be empty' : `is too short: at least ${min} characters`,
+        }
+      if (issue.origin === 'array')
+        return { code: 'SCHEMA', message: `needs at least ${min} item${min === 1 ? '' : 's'}` }
+      return { code: 'SCHEMA', message: `must be at least ${min}` }
+    }
+    case 'invalid_format': {
+      if (own(issue.message)) return { code: 'INVALID_FORMAT', message: issue.message }
+      const byFormat: Record<string, string> = {
+        url: 'must be an http:// or https:// URL',
+        email: 'must be an email address',
+        datetime: 'must be an ISO 8601 date-time with a time zone',
+      }
+      return { code: 'INVALID_FORMAT', message: byFormat[issue.format] ?? 'is not in the required format' }
+    }
+    case 'invalid_key': {
+      const inner = issue.issues[0]?.message
+      return {
+        code: 'INVALID_KEY',
+        message: inner && own(inner) ? `is not an allowed name: it ${inner}` : 'is not an allowed name here',
+      }
+    }
+    case 'custom':
+      return { code: 'SCHEMA', message: own(issue.message) ? issue.message : 'is not valid here' }
+    default:
+      return { code: 'SCHEMA', message: 'is not valid here' }
+  }
 }

@@ -1,20 +1,46 @@
 /**
  * Reads one YAML file defensively. Everything hostile (oversize, binary, bad UTF-8, symlinks
  * out of the repo, duplicate keys, alias bombs, deep nesting, several documents) becomes a
- * Problem with a position; nothing here throws for bad input.
+ * Problem with a position; nothing here throws for bad input, and time and memory stay
+ * linear in the file size.
  */
 import { createHash } from 'node:crypto'
-import { lstatSync, openSync, readSync, closeSync, realpathSync, fstatSync } from 'node:fs'
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readSync,
+  realpathSync,
+  statSync,
+} from 'node:fs'
 import { isAbsolute, relative, sep } from 'node:path'
-import { isAlias, isCollection, isPair, LineCounter, parseAllDocuments } from 'yaml'
-import type { Document } from 'yaml'
-import type { Node as YamlNode } from 'yaml'
-import type { Problem } from './problems.js'
+import {
+  CST,
+  isAlias,
+  isCollection,
+  isMap,
+  isPair,
+  isScalar,
+  Lexer,
+  LineCounter,
+  parseAllDocuments,
+} from 'yaml'
+import type { Document, Node as YamlNode } from 'yaml'
+import { capProblems, type Problem } from './problems.js'
+import { detectSecret, inlineSecretProblem, inlineSecretProblems, safeKey } from './inline-secrets.js'
 
 export interface YamlLimits {
   maxSpecBytes: number
   maxDepth: number
   maxAliases: number
+}
+
+/** A comment in the source, kept so that credentials pasted into comments are refused too. */
+export interface YamlComment {
+  offset: number
+  text: string
 }
 
 export interface YamlFile {
@@ -24,6 +50,7 @@ export interface YamlFile {
   doc: Document.Parsed
   lineCounter: LineCounter
   data: unknown
+  comments: YamlComment[]
 }
 
 export type YamlLoad = { ok: true; value: YamlFile } | { ok: false; problems: Problem[] }
@@ -39,186 +66,427 @@ export function isInside(parent: string, child: string): boolean {
   return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel))
 }
 
+export type SafeRead = { ok: true; bytes: Buffer } | { ok: false; code: string; message: string }
+
+/**
+ * Reads a regular file that really lies inside `repoRoot`, at most `maxBytes` of it. Symlinks
+ * are resolved first and the resolved path is opened without following links and without
+ * blocking, so neither a swapped link nor a named pipe can redirect or hang the read.
+ */
+export function readFileInRepo(absPath: string, repoRoot: string, maxBytes: number): SafeRead {
+  const fail = (code: string, message: string): SafeRead => ({ ok: false, code, message })
+  try {
+    const link = lstatSync(absPath)
+    let real: string
+    try {
+      real = realpathSync(absPath)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return fail('FILE_NOT_FOUND', 'is a symbolic link to a file that does not exist')
+      if (code === 'ELOOP') return fail('BAD_SYMLINK', 'is a symbolic link loop')
+      throw err
+    }
+    if (!isInside(realpathSync(repoRoot), real)) {
+      return link.isSymbolicLink()
+        ? fail(
+            'PATH_OUTSIDE_REPO',
+            'is a symbolic link that points outside the repository; refusing to read it',
+          )
+        : fail(
+            'PATH_OUTSIDE_REPO',
+            'lies outside the repository (through a linked directory); refusing to read it',
+          )
+    }
+    const st = statSync(real)
+    if (st.isDirectory()) return fail('NOT_A_FILE', 'is a directory, not a spec file')
+    if (!st.isFile()) return fail('NOT_A_FILE', 'is not a regular file (a device, pipe or socket)')
+    if (st.size > maxBytes) return fail('FILE_TOO_LARGE', tooLarge(maxBytes))
+    const fd = openSync(real, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0))
+    try {
+      if (!fstatSync(fd).isFile()) return fail('NOT_A_FILE', 'is not a regular file')
+      // Read at most maxBytes+1 bytes, so a file that grows after the stat is still caught.
+      const buf = Buffer.allocUnsafe(Math.min(st.size, maxBytes) + 1)
+      let total = 0
+      for (;;) {
+        const n = readSync(fd, buf, total, buf.length - total, null)
+        if (n === 0) break
+        total += n
+        if (total > maxBytes) return fail('FILE_TOO_LARGE', tooLarge(maxBytes))
+        if (total === buf.length) break
+      }
+      return { ok: true, bytes: buf.subarray(0, total) }
+    } finally {
+      closeSync(fd)
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return fail('FILE_NOT_FOUND', 'does not exist')
+    if (code === 'ELOOP')
+      return fail('PATH_OUTSIDE_REPO', 'is a symbolic link that was swapped while reading')
+    if (code === 'EACCES' || code === 'EPERM')
+      return fail('FILE_UNREADABLE', 'cannot be read (permission denied)')
+    if (code === 'EISDIR') return fail('NOT_A_FILE', 'is a directory, not a spec file')
+    return fail('FILE_UNREADABLE', `cannot be read (${code ?? 'unknown error'})`)
+  }
+}
+
+function tooLarge(max: number): string {
+  return `is larger than the limit of ${max} bytes (limits.maxSpecBytes); a recovery spec is a few KiB`
+}
+
 /**
  * Reads `absPath` (shown to the user as `file`), refusing anything that resolves outside
  * `repoRoot`, and parses it as a single YAML document.
  */
 export function loadYamlFile(absPath: string, file: string, repoRoot: string, limits: YamlLimits): YamlLoad {
-  let bytes: Buffer
-  try {
-    const link = lstatSync(absPath)
-    if (link.isSymbolicLink()) {
-      const target = realpathSync(absPath)
-      if (!isInside(realpathSync(repoRoot), target)) {
-        return fileProblem(
-          file,
-          'PATH_OUTSIDE_REPO',
-          'is a symbolic link that points outside the repository; refusing to read it',
-        )
-      }
-    } else if (!isInside(realpathSync(repoRoot), realpathSync(absPath))) {
-      return fileProblem(file, 'PATH_OUTSIDE_REPO', 'lies outside the repository; refusing to read it')
-    }
-    const read = readBounded(absPath, limits.maxSpecBytes)
-    if (read === 'not-a-file') return fileProblem(file, 'NOT_A_FILE', 'is not a regular file')
-    if (read === 'too-large') {
-      return fileProblem(
-        file,
-        'FILE_TOO_LARGE',
-        `is larger than the limit of ${limits.maxSpecBytes} bytes (limits.maxSpecBytes); a recovery spec is a few KiB`,
-      )
-    }
-    bytes = read
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return fileProblem(file, 'FILE_NOT_FOUND', 'does not exist')
-    if (code === 'ELOOP') return fileProblem(file, 'PATH_OUTSIDE_REPO', 'is a symbolic link loop')
-    if (code === 'EACCES' || code === 'EPERM')
-      return fileProblem(file, 'FILE_UNREADABLE', 'cannot be read (permission denied)')
-    if (code === 'EISDIR') return fileProblem(file, 'NOT_A_FILE', 'is a directory')
-    return fileProblem(file, 'FILE_UNREADABLE', `cannot be read (${code ?? 'unknown error'})`)
-  }
-
+  const read = readFileInRepo(absPath, repoRoot, limits.maxSpecBytes)
+  if (!read.ok) return fileProblem(file, read.code, read.message)
+  const bytes = read.bytes
   const sha256 = createHash('sha256').update(bytes).digest('hex')
-  const nul = bytes.indexOf(0)
-  if (nul !== -1) {
-    return fileProblem(
-      file,
-      'BINARY_FILE',
-      `is binary (NUL byte at offset ${nul}); a spec must be UTF-8 YAML text`,
-    )
-  }
-  let source: string
-  try {
-    source = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes)
-  } catch {
-    const { line, col } = firstInvalidUtf8(bytes)
+
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
     return {
       ok: false,
-      problems: [{ file, line, col, code: 'NOT_UTF8', message: 'is not valid UTF-8 text' }],
+      problems: [{ file, line: 1, col: 1, code: 'NOT_UTF8', message: 'is UTF-16 text; save it as UTF-8' }],
     }
   }
+  // Any NUL means binary, even after bytes that are not UTF-8: "binary" is the more useful word.
+  const nul = bytes.indexOf(0)
+  if (nul !== -1) {
+    return {
+      ok: false,
+      problems: [
+        {
+          file,
+          ...bytePosition(bytes, nul),
+          code: 'BINARY_FILE',
+          message: 'is binary (it contains a NUL byte here); a spec must be UTF-8 YAML text',
+        },
+      ],
+    }
+  }
+  const bad = firstInvalidUtf8(bytes)
+  if (bad !== -1) {
+    const hex = bytes[bad]!.toString(16).toUpperCase().padStart(2, '0')
+    return {
+      ok: false,
+      problems: [
+        {
+          file,
+          ...bytePosition(bytes, bad),
+          code: 'NOT_UTF8',
+          message: `is not valid UTF-8 (byte 0x${hex} here is not part of a valid character); save the file as UTF-8`,
+        },
+      ],
+    }
+  }
+  const source = bytes.toString('utf8', hasUtf8Bom(bytes) ? 3 : 0)
   return parseYamlSource(source, file, sha256, limits)
+}
+
+const hasUtf8Bom = (b: Buffer) => b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf
+
+/** Line and column (1-based, columns in UTF-16 units like the YAML parser's) of a byte offset. */
+function bytePosition(bytes: Buffer, offset: number): { line: number; col: number } {
+  const start = hasUtf8Bom(bytes) && offset >= 3 ? 3 : 0
+  const lineStart = offset === 0 ? 0 : bytes.lastIndexOf(0x0a, offset - 1) + 1
+  let line = 1
+  for (let i = bytes.indexOf(0x0a, start); i !== -1 && i < offset; i = bytes.indexOf(0x0a, i + 1)) line++
+  const from = Math.max(lineStart, start)
+  return { line, col: bytes.toString('utf8', from, offset).length + 1 }
+}
+
+/** Offset of the first byte that breaks UTF-8 (Unicode table 3-7), or -1 when all is valid. */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0
+  const n = bytes.length
+  while (i < n) {
+    const c = bytes[i]!
+    if (c < 0x80) {
+      i++
+      continue
+    }
+    let need: number
+    let lo = 0x80
+    let hi = 0xbf
+    if (c >= 0xc2 && c <= 0xdf) need = 1
+    else if (c >= 0xe0 && c <= 0xef) {
+      need = 2
+      if (c === 0xe0) lo = 0xa0
+      if (c === 0xed) hi = 0x9f
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      need = 3
+      if (c === 0xf0) lo = 0x90
+      if (c === 0xf4) hi = 0x8f
+    } else return i
+    for (let k = 1; k <= need; k++) {
+      const b = bytes[i + k]
+      if (b === undefined) return i
+      if (k === 1 ? b < lo || b > hi : b < 0x80 || b > 0xbf) return i
+    }
+    i += need + 1
+  }
+  return -1
 }
 
 /** Parses YAML text that already passed the byte-level checks. Exported for property tests. */
 export function parseYamlSource(source: string, file: string, sha256: string, limits: YamlLimits): YamlLoad {
   const lineCounter = new LineCounter()
-  const at = (offset: number) => {
-    const pos = lineCounter.linePos(offset)
-    return { line: pos.line, col: pos.col }
+  const fail = (problems: Problem[]): YamlLoad => ({ ok: false, problems: capProblems(problems, file) })
+
+  // One cheap pass of the lexer first: the parser needs memory per nesting level, so a
+  // hostile depth must be refused before it runs.
+  const scan = scanTokens(source, limits.maxDepth)
+  if (scan.tooDeepAt !== undefined) {
+    const lc = new LineCounter()
+    lc.addNewLine(0)
+    for (let i = source.indexOf('\n'); i !== -1; i = source.indexOf('\n', i + 1)) lc.addNewLine(i + 1)
+    return fail([{ file, ...lc.linePos(scan.tooDeepAt), code: 'NESTING_TOO_DEEP', message: tooDeep(limits) }])
   }
-  const docs = parseAllDocuments(source, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true })
-  const list: Document.Parsed[] = Array.isArray(docs) ? docs : [docs as unknown as Document.Parsed]
-  const real = list.filter((d) => d.contents !== null || d.errors.length > 0)
+
+  const docs = parseAllDocuments(source, {
+    lineCounter,
+    // Our own duplicate check below is linear; the parser's is quadratic in the keys of a map.
+    uniqueKeys: false,
+    stringKeys: true,
+    strict: true,
+    // !!binary, !!timestamp, !!set and friends would turn text into Buffers, Dates and Sets.
+    resolveKnownTags: false,
+    prettyErrors: false,
+    // The parser would otherwise print warnings that quote the source to stderr.
+    logLevel: 'error',
+  })
+  const at = (offset: number) => lineCounter.linePos(offset)
+  const commentSecrets = (): Problem[] =>
+    scan.comments.flatMap((c) => {
+      const kind = detectSecret(c.text)
+      return kind ? [inlineSecretProblem(file, at(c.offset), '(comment)', kind)] : []
+    })
+  const list: Document.Parsed[] = Array.isArray(docs) ? docs : []
+  const real = list.filter((d) => !isEmptyNode(d.contents) || d.errors.length > 0)
   if (real.length === 0) {
-    return fileProblem(file, 'EMPTY_FILE', 'is empty; a spec must contain one YAML mapping')
+    const secrets = commentSecrets()
+    return fail([
+      {
+        file,
+        line: 0,
+        col: 0,
+        code: 'EMPTY_FILE',
+        message: 'holds no YAML content (it is empty or only comments); a spec must contain one YAML mapping',
+      },
+      ...secrets,
+    ])
   }
-  if (list.length > 1) {
-    const second = list[1]!
-    return {
-      ok: false,
-      problems: [
-        {
-          file,
-          ...at(second.range[0]),
-          code: 'MULTIPLE_DOCUMENTS',
-          message: `holds ${list.length} YAML documents; put each request in its own file`,
-        },
-      ],
-    }
+  if (real.length > 1) {
+    return fail([
+      {
+        file,
+        ...at(real[1]!.range[0]),
+        code: 'MULTIPLE_DOCUMENTS',
+        message: `holds ${real.length} YAML documents (separated by ---); put each request in its own file`,
+      },
+      ...real.flatMap((d) => inlineSecretProblems(file, d, lineCounter)),
+      ...commentSecrets(),
+    ])
   }
-  const doc = list[0]!
+  const doc = real[0]!
+  const secrets = () => [...inlineSecretProblems(file, doc, lineCounter), ...commentSecrets()]
+
   const problems: Problem[] = []
   for (const e of [...doc.errors, ...doc.warnings]) {
     const code = e.code === 'RESOURCE_EXHAUSTION' ? 'NESTING_TOO_DEEP' : e.code
     const message =
-      e.code === 'RESOURCE_EXHAUSTION'
-        ? `nesting is too deep to read (limit ${limits.maxDepth} levels)`
-        : e.code === 'DUPLICATE_KEY'
-          ? `duplicate key ${describeKeyAt(source, e.pos[0])}; each key may appear once`
-          : e.code === 'TAG_RESOLVE_FAILED'
-            ? `${firstLine(e.message)}; custom YAML tags are not allowed`
-            : firstLine(e.message)
+      e.code === 'RESOURCE_EXHAUSTION' ? tooDeep(limits) : yamlMessage(e.code, e.message, source, e.pos[0])
     problems.push({ file, ...at(e.pos[0]), code, message })
   }
-  if (problems.length > 0) return { ok: false, problems: dedupe(problems) }
+  if (problems.length > 0) return fail([...dedupe(problems), ...secrets()])
 
-  const tooDeep = deepestNode(doc.contents, limits.maxDepth)
-  if (tooDeep) {
-    return {
-      ok: false,
-      problems: [
-        {
+  const deep = deepestNode(doc.contents, limits.maxDepth)
+  if (deep)
+    return fail([{ file, ...at(deep.range?.[0] ?? 0), code: 'NESTING_TOO_DEEP', message: tooDeep(limits) }])
+
+  const dups = duplicateKeys(doc.contents)
+  if (dups.length > 0) {
+    return fail([
+      ...dups.map(({ key, first }) => {
+        const name = safeKey(String((key as { value?: unknown }).value))
+        const shown = name === '<key>' ? 'key' : `key "${name}"`
+        const firstLine = at(first.range?.[0] ?? 0).line
+        return {
           file,
-          ...at(tooDeep.range?.[0] ?? 0),
-          code: 'NESTING_TOO_DEEP',
-          message: `nesting is deeper than ${limits.maxDepth} levels (limits.maxDepth)`,
-        },
-      ],
-    }
+          ...at(key.range?.[0] ?? 0),
+          code: 'DUPLICATE_KEY',
+          message: `duplicate ${shown}: it already appears on line ${firstLine} of this mapping; each key may appear once`,
+        }
+      }),
+      ...secrets(),
+    ])
   }
 
   let data: unknown
   try {
     data = doc.toJS({ maxAliasCount: limits.maxAliases })
   } catch (err) {
-    if (err instanceof ReferenceError) {
-      const alias = firstAlias(doc.contents)
-      return {
-        ok: false,
-        problems: [
-          {
-            file,
-            ...at(alias?.range?.[0] ?? 0),
-            code: 'ALIAS_LIMIT',
-            message: `YAML aliases expand too much (limit ${limits.maxAliases}, limits.maxAliases); write the values out`,
-          },
-        ],
+    if (!(err instanceof ReferenceError)) throw err
+    const unresolved = /^Unresolved alias/.test(err.message)
+    const alias = firstAlias(doc.contents, unresolved)
+    return fail([
+      {
+        file,
+        ...at(alias?.range?.[0] ?? 0),
+        code: unresolved ? 'BAD_ALIAS' : 'ALIAS_LIMIT',
+        message: unresolved
+          ? 'this alias (*name) refers to no anchor (&name) defined before it'
+          : `YAML aliases expand too much (limit ${limits.maxAliases}, limits.maxAliases); write the values out instead of using aliases`,
+      },
+      ...secrets(),
+    ])
+  }
+  return { ok: true, value: { file, sha256, doc, lineCounter, data, comments: scan.comments } }
+}
+
+/** No content at all: what a bare `---` or an empty file holds, unlike an explicit `null`. */
+function isEmptyNode(node: unknown): boolean {
+  return node === null || (isScalar(node) && node.value === null && !(node as { source?: string }).source)
+}
+
+function tooDeep(limits: YamlLimits): string {
+  return `nesting is deeper than ${limits.maxDepth} levels (limits.maxDepth); a spec needs only a few`
+}
+
+/**
+ * One pass over the lexer's tokens: collects comments and estimates the nesting depth. The
+ * estimate counts each flow bracket twice (a flow pair can hide an implicit map) and each
+ * block indicator at a new column once, so it is never below the real depth and at most about
+ * twice it. Refusing above 2 × maxDepth + 8 is therefore always right; the exact limit is
+ * checked on the parsed tree, which by then is small. Lexing stops at the refusal.
+ */
+function scanTokens(source: string, maxDepth: number): { tooDeepAt?: number; comments: YamlComment[] } {
+  const comments: YamlComment[] = []
+  const threshold = 2 * maxDepth + 8
+  // Where the depth, counting each bracket once, first passed the limit: the place to show.
+  let firstTooDeep: number | undefined
+  const block: Array<{ col: number; seq: boolean }> = []
+  let flow = 0
+  let lastOpened = 0
+  let offset = 0
+  let lineStart = 0
+  let keyCol = -1
+  let atScalar = false
+  const push = (col: number, seq: boolean) => {
+    while (block.length > 0 && block.at(-1)!.col > col) block.pop()
+    if (!seq) while (block.length > 0 && block.at(-1)!.col === col && block.at(-1)!.seq) block.pop()
+    const top = block.at(-1)
+    if (top && top.col === col && top.seq === seq) return
+    block.push({ col, seq })
+    lastOpened = lineStart + col
+  }
+  for (const lexeme of new Lexer().lex(source)) {
+    if (atScalar) {
+      atScalar = false
+      if (keyCol < 0) keyCol = offset - lineStart
+    } else {
+      const col = offset - lineStart
+      switch (CST.tokenType(lexeme)) {
+        case 'scalar':
+          atScalar = true
+          continue
+        case 'doc-mode':
+        case 'flow-error-end':
+          continue
+        case 'newline':
+          keyCol = -1
+          break
+        case 'doc-start':
+        case 'doc-end':
+          block.length = 0
+          flow = 0
+          break
+        case 'comment':
+          comments.push({ offset, text: lexeme })
+          break
+        case 'space':
+        case 'byte-order-mark':
+        case 'directive-line':
+        case 'comma':
+          break
+        case 'flow-map-start':
+        case 'flow-seq-start':
+          if (keyCol < 0) keyCol = col
+          flow++
+          lastOpened = offset
+          break
+        case 'flow-map-end':
+        case 'flow-seq-end':
+          if (flow > 0) flow--
+          break
+        case 'seq-item-ind':
+        case 'explicit-key-ind':
+          if (flow === 0) {
+            push(col, CST.tokenType(lexeme) === 'seq-item-ind')
+            keyCol = -1
+          }
+          break
+        case 'map-value-ind':
+          if (flow === 0) {
+            push(keyCol < 0 ? col : keyCol, false)
+            keyCol = -1
+          }
+          break
+        default:
+          if (keyCol < 0) keyCol = col
       }
     }
-    throw err
+    if (firstTooDeep === undefined && block.length + flow > maxDepth) firstTooDeep = lastOpened
+    if (block.length + 2 * flow > threshold) return { tooDeepAt: firstTooDeep ?? offset, comments }
+    const nl = lexeme.lastIndexOf('\n')
+    if (nl !== -1) lineStart = offset + nl + 1
+    offset += lexeme.length
   }
-  return { ok: true, value: { file, sha256, doc, lineCounter, data } }
+  return { comments }
 }
 
-function readBounded(path: string, max: number): Buffer | 'too-large' | 'not-a-file' {
-  const fd = openSync(path, 'r')
-  try {
-    const st = fstatSync(fd)
-    if (!st.isFile()) return 'not-a-file'
-    if (st.size > max) return 'too-large'
-    // Read at most max+1 bytes, so a file that grows after fstat is still caught.
-    const buf = Buffer.allocUnsafe(Math.min(st.size, max) + 1)
-    let total = 0
-    for (;;) {
-      const n = readSync(fd, buf, total, buf.length - total, null)
-      if (n === 0) break
-      total += n
-      if (total > max) return 'too-large'
-      if (total === buf.length) break
-    }
-    return buf.subarray(0, total)
-  } finally {
-    closeSync(fd)
-  }
+// Parser messages that are fixed text or name only a token type; everything else could quote
+// the file and is replaced by words of our own.
+const SAFE_MESSAGES: readonly RegExp[] = [
+  /^[A-Za-z ,./-]+$/,
+  /^(?:Unexpected|Missing) [,:?[\]{}-] (?:in|between|after) [a-z -]+$/,
+  /^Missing , or : between flow map items$/,
+  /^Anchors and tags must be after the [-?:] indicator$/,
+  /^Plain value cannot start with reserved character [@`]$/,
+  /^Plain value cannot start with (?:block scalar indicator|directive indicator character) [|>%]$/,
+  /^Missing closing ["']quote$/,
+  /^Unexpected (?:end of|[a-z-]+) (?:token )?in YAML (?:stream|document)$/,
+]
+
+const FIXED_MESSAGES: Partial<Record<string, string>> = {
+  BAD_DQ_ESCAPE:
+    'invalid escape sequence in a double-quoted string; use single quotes, or write \\\\ for a backslash',
+  BAD_DIRECTIVE: 'unsupported or malformed YAML directive (a line starting with %)',
+  BAD_COLLECTION_TYPE: 'YAML tags are not allowed here',
+  NON_STRING_KEY: 'keys must be plain text, not lists, mappings or aliases',
+  TAB_AS_INDENT: 'tabs are not allowed as indentation in YAML; indent with spaces',
 }
 
-/** Position of the first byte that breaks UTF-8; only called after the strict decoder refused. */
-function firstInvalidUtf8(bytes: Buffer): { line: number; col: number } {
-  let i = 0
-  while (i < bytes.length) {
-    const c = bytes[i]!
-    const extra =
-      c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1
-    if (extra < 0) break
-    let k = 1
-    while (k <= extra && i + k < bytes.length && (bytes[i + k]! & 0xc0) === 0x80) k++
-    if (k <= extra) break
-    i += extra + 1
+/** A parser message a person can act on, never quoting the file except a safe tag name. */
+function yamlMessage(code: string, raw: string, source: string, offset: number): string {
+  if (code === 'TAG_RESOLVE_FAILED') {
+    const tag = /^!{1,2}[A-Za-z0-9._/-]{1,40}$/.exec(
+      source.slice(offset, offset + 44).split(/[\s,[\]{}]/)[0] ?? '',
+    )
+    const shown = tag && !detectSecret(tag[0]) ? `the YAML tag ${tag[0]}` : 'this YAML tag'
+    return `${shown} is not allowed; specs use plain YAML without custom tags`
   }
-  const lines = bytes.subarray(0, i).toString('utf8').split('\n')
-  return { line: lines.length, col: [...(lines.at(-1) ?? '')].length + 1 }
+  const fixed = FIXED_MESSAGES[code]
+  if (fixed) return fixed
+  // The composer appends the offending source as `: "..."`; never show it.
+  const text = (raw.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '').replace(/: ".*$/, '')
+  if (text.length <= 120 && SAFE_MESSAGES.some((re) => re.test(text)) && !detectSecret(text)) {
+    return text.charAt(0).toLowerCase() + text.slice(1)
+  }
+  return code === 'UNEXPECTED_TOKEN'
+    ? 'unexpected text here; this is not valid YAML'
+    : 'this is not valid YAML'
 }
 
 /** Iterative depth check, so a hostile document cannot overflow our own stack. */
@@ -238,28 +506,53 @@ function deepestNode(root: unknown, maxDepth: number): YamlNode | undefined {
   return undefined
 }
 
-function firstAlias(root: unknown): YamlNode | undefined {
+type Ranged = { range?: [number, number, number] | null }
+
+/** Keys that repeat within one mapping, with the first occurrence; linear in the document. */
+function duplicateKeys(root: unknown): Array<{ key: Ranged; first: Ranged }> {
+  const out: Array<{ key: Ranged; first: Ranged }> = []
   const stack: unknown[] = [root]
   while (stack.length > 0) {
     const node = stack.pop()
-    if (isAlias(node)) return node
+    if (!isCollection(node)) continue
+    const seen = isMap(node) ? new Map<string, Ranged>() : undefined
+    for (const item of node.items) {
+      if (isPair(item)) {
+        if (seen && isScalar(item.key)) {
+          const k = String(item.key.value)
+          const first = seen.get(k)
+          if (first) out.push({ key: item.key as Ranged, first })
+          else seen.set(k, item.key as Ranged)
+        }
+        stack.push(item.key, item.value)
+      } else stack.push(item)
+    }
+  }
+  return out.sort((a, b) => (a.key.range?.[0] ?? 0) - (b.key.range?.[0] ?? 0))
+}
+
+/** The first alias in document order; with `unresolvedOnly`, the first whose anchor is not defined before it. */
+function firstAlias(root: unknown, unresolvedOnly: boolean): YamlNode | undefined {
+  const anchors = new Set<string>()
+  const stack: unknown[] = [root]
+  while (stack.length > 0) {
+    const node = stack.pop()
+    if (isAlias(node)) {
+      if (!unresolvedOnly || !anchors.has(node.source)) return node
+      continue
+    }
+    const anchor = (node as { anchor?: unknown } | null)?.anchor
+    if (typeof anchor === 'string') anchors.add(anchor)
     if (isCollection(node)) {
-      for (const item of node.items) {
+      const items = node.items as unknown[]
+      for (let i = items.length - 1; i >= 0; i--) {
+        const item = items[i]
         if (isPair(item)) stack.push(item.value, item.key)
         else stack.push(item)
       }
     }
   }
   return undefined
-}
-
-function describeKeyAt(source: string, offset: number): string {
-  const m = /^[A-Za-z0-9_.-]{1,64}/.exec(source.slice(offset, offset + 65))
-  return m ? `"${m[0]}"` : 'in this mapping'
-}
-
-function firstLine(message: string): string {
-  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
 }
 
 function dedupe(problems: Problem[]): Problem[] {
