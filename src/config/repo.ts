@@ -4,7 +4,7 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { UserError } from '../errors.js'
 import { RepoConfig, DEFAULT_LIMITS, RISKS } from '../spec/schema.js'
 import { parseFile, type Parsed } from '../spec/parse.js'
-import { formatProblem, type Problem } from '../spec/problems.js'
+import { dotPath, formatProblem, safeText, type Problem } from '../spec/problems.js'
 import { locate } from '../spec/locate.js'
 
 export const CONFIG_FILE = 'nhi-recover.yaml'
@@ -46,15 +46,21 @@ export function loadRepoConfig(cwd: string, configPath?: string): LoadedConfig {
   const repoRoot = findRepoRoot(dirname(absPath))
   const file = displayPath(cwd, absPath)
   if (!existsSync(absPath)) {
-    throw new UserError('CONFIG_NOT_FOUND', `No ${CONFIG_FILE} found at ${file}.`, {
-      next: configPath
-        ? 'Check the --config path.'
-        : `Run "nhi-recover init" to scaffold a recovery repo, or pass --config PATH.`,
-    })
+    throw new UserError(
+      'CONFIG_NOT_FOUND',
+      configPath
+        ? `No repo config found at ${safeText(file)} (from --config).`
+        : `No ${CONFIG_FILE} found at ${safeText(file)}.`,
+      {
+        next: configPath
+          ? `Check the --config path, or run "nhi-recover init" to scaffold a recovery repo.`
+          : `Run "nhi-recover init" to scaffold a recovery repo, or pass --config PATH.`,
+      },
+    )
   }
-  if (statSync(absPath).isDirectory()) {
-    throw new UserError('CONFIG_NOT_FOUND', `${file} is a directory, not a config file.`, {
-      next: 'Pass the path of nhi-recover.yaml with --config.',
+  if (statSync(absPath, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UserError('CONFIG_NOT_FOUND', `${safeText(file)} is a directory, not a config file.`, {
+      next: `Pass the path of ${CONFIG_FILE} with --config.`,
     })
   }
   const result = parseFile(RepoConfig, absPath, file, repoRoot, DEFAULT_LIMITS)
@@ -72,16 +78,25 @@ export function loadRepoConfig(cwd: string, configPath?: string): LoadedConfig {
   }
 }
 
+/** The repo config is broken: a configuration error (exit 2) that lists each problem with file:line:col. */
 export class ConfigInvalidError extends UserError {
   readonly problems: Problem[]
+  /** Becomes `result` of the --json envelope, so tools get the positions too. */
+  readonly details: { problems: Problem[] }
   constructor(file: string, problems: Problem[]) {
     super(
       'CONFIG_INVALID',
-      `The repo config ${file} is invalid:\n${problems.map((p) => '  ' + formatProblem(p)).join('\n')}`,
-      { next: `Fix ${file}; its JSON Schema is recovery-specs/schema/repo-config.v1.json.` },
+      `The repo config ${safeText(file)} is invalid:\n${problems.map((p) => '  ' + formatProblem(p)).join('\n')}`,
+      { next: `Fix ${safeText(file)}; its JSON Schema is recovery-specs/schema/repo-config.v1.json.` },
     )
     this.problems = problems
+    this.details = { problems }
   }
+}
+
+/** Own entries only: a name like "constructor" must not find Object.prototype. */
+function own<T>(record: Partial<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined
 }
 
 /** Cross-field checks the schema alone cannot express. */
@@ -93,7 +108,7 @@ function configSemanticProblems(parsed: Parsed<RepoConfig>): Problem[] {
       file: yaml.file,
       ...locate(yaml.doc, yaml.lineCounter, path),
       code,
-      path: path.join('.'),
+      path: dotPath(path),
       message,
     })
 
@@ -126,14 +141,14 @@ function configSemanticProblems(parsed: Parsed<RepoConfig>): Problem[] {
     }
   }
   config.policy.escalation.forEach((rule, i) => {
-    if (rule.when.provider && !config.providers[rule.when.provider]) {
+    if (rule.when.provider && !own(config.providers, rule.when.provider)) {
       at(
         ['policy', 'escalation', i, 'when', 'provider'],
         'UNKNOWN_PROVIDER',
         `names provider "${rule.when.provider}", which is not defined under providers`,
       )
     }
-    if (!config.policy.tiers[rule.minTier]) {
+    if (!own(config.policy.tiers, rule.minTier)) {
       at(
         ['policy', 'escalation', i, 'minTier'],
         'UNKNOWN_TIER',
@@ -143,7 +158,7 @@ function configSemanticProblems(parsed: Parsed<RepoConfig>): Problem[] {
   })
   const signer = config.audit.signer
   if (signer?.kind === 'transit') {
-    const p = config.providers[signer.provider]
+    const p = own(config.providers, signer.provider)
     if (!p || p.kind !== 'vault') {
       at(
         ['audit', 'signer', 'provider'],

@@ -1,8 +1,8 @@
 /** Checks of a schema-valid spec against the repo config and the clock. Pure. */
 import type { ProviderConfig, RecoveryRequest, RepoConfig, Mechanism } from './schema.js'
-import { locate, type PathSeg } from './locate.js'
+import { locate } from './locate.js'
 import type { Parsed } from './parse.js'
-import type { Problem } from './problems.js'
+import { dotPath, type PathSeg, type Problem } from './problems.js'
 import { parseDuration } from '../time.js'
 
 /** Which provider kinds can run each mechanism. */
@@ -31,8 +31,15 @@ const PROVIDER_GENERATED: ReadonlySet<Mechanism> = new Set([
   'iam-access-key',
 ])
 
+/** Clocks of CI runners and laptops drift; a spec created a few minutes "ahead" is fine. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000
 
+/** Own entries only: a name like "constructor" must not find Object.prototype. */
+function own<T>(record: Partial<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined
+}
+
+/** Problems of a schema-valid spec against the repo config and the clock, each positioned. */
 export function specSemanticProblems(
   parsed: Parsed<RecoveryRequest>,
   config: RepoConfig,
@@ -45,11 +52,11 @@ export function specSemanticProblems(
       file: yaml.file,
       ...locate(yaml.doc, yaml.lineCounter, path),
       code,
-      path: path.join('.'),
+      path: dotPath(path),
       message,
     })
 
-  const provider = config.providers[spec.target.provider]
+  const provider = own(config.providers, spec.target.provider)
   if (!provider) {
     const known = Object.keys(config.providers).join(', ')
     at(
@@ -64,24 +71,36 @@ export function specSemanticProblems(
       `"${spec.target.mechanism}" needs a provider of kind ${MECHANISM_PROVIDERS[spec.target.mechanism]}, but "${spec.target.provider}" is of kind ${provider.kind}`,
     )
   }
-  if (spec.target.mechanism === 'iam-access-key' && spec.target.secretProvider) {
-    const sp = config.providers[spec.target.secretProvider]
-    if (!sp || sp.kind !== 'aws-secrets-manager') {
-      at(['target', 'secretProvider'], 'UNKNOWN_PROVIDER', `must name a provider of kind aws-secrets-manager`)
+  if (spec.target.mechanism === 'iam-access-key') {
+    if (spec.target.secretProvider) {
+      const sp = own(config.providers, spec.target.secretProvider)
+      if (!sp || sp.kind !== 'aws-secrets-manager') {
+        at(
+          ['target', 'secretProvider'],
+          'UNKNOWN_PROVIDER',
+          `must name a provider of kind aws-secrets-manager in nhi-recover.yaml; "${spec.target.secretProvider}" is ${sp ? `of kind ${sp.kind}` : 'not defined'}`,
+        )
+      }
+    } else if (!Object.values(config.providers).some((p) => p?.kind === 'aws-secrets-manager')) {
+      at(
+        ['target', 'mechanism'],
+        'UNKNOWN_PROVIDER',
+        'stores the new key pair in Secrets Manager, but nhi-recover.yaml defines no provider of kind aws-secrets-manager',
+      )
     }
   }
   if (!IDENTITY_MECHANISMS[spec.identity.type].includes(spec.target.mechanism)) {
     at(
       ['target', 'mechanism'],
       'MECHANISM_MISMATCH',
-      `cannot recover an identity of type ${spec.identity.type}; use one of ${IDENTITY_MECHANISMS[spec.identity.type].join(', ')}`,
+      `"${spec.target.mechanism}" cannot recover an identity of type ${spec.identity.type}; use one of: ${IDENTITY_MECHANISMS[spec.identity.type].join(', ')}`,
     )
   }
-  if (!config.policy.tiers[spec.identity.risk]) {
+  if (!own(config.policy.tiers, spec.identity.risk)) {
     at(
       ['identity', 'risk'],
       'UNKNOWN_TIER',
-      `is "${spec.identity.risk}", but nhi-recover.yaml defines no policy tier of that name`,
+      `is "${spec.identity.risk}", but nhi-recover.yaml defines no policy tier of that name (policy.tiers)`,
     )
   }
   const gen = spec.rotation.generator?.kind
@@ -121,14 +140,16 @@ export function specSemanticProblems(
     at(
       ['requester', 'kind'],
       'REQUESTER_KIND',
-      `is human, but "${spec.requester.name}" is listed under agents in nhi-recover.yaml`,
+      `is human, but "${spec.requester.name}" is listed under agents in nhi-recover.yaml; set kind: agent`,
     )
   }
 
   const created = Date.parse(spec.created)
   const expires = Date.parse(spec.expires)
   const maxLife = parseDuration(config.limits.maxRequestLifetime)
-  if (created > now.getTime() + CLOCK_SKEW_MS) at(['created'], 'CREATED_IN_FUTURE', 'is in the future')
+  if (created > now.getTime() + CLOCK_SKEW_MS) {
+    at(['created'], 'CREATED_IN_FUTURE', 'is in the future; check the date and the time zone')
+  }
   if (expires <= created) at(['expires'], 'EXPIRES_BEFORE_CREATED', 'must be after created')
   else if (expires - created > maxLife) {
     at(
