@@ -24,7 +24,7 @@ export interface VaultCall {
   query?: Record<string, string | number>
   json?: unknown
   /** What the policy must grant for this call; named in a permission-denied error. */
-  capability: Capability
+  capability: Capability | Capability[]
   /** Statuses the caller handles itself instead of getting an error (e.g. 404, 400). */
   allow?: number[]
   /** Overrides the client's token for this one call (e.g. revoke-self of a login token). */
@@ -228,11 +228,13 @@ export function vaultError(
   const said = errors.length ? `: ${errors.join('; ')}` : ''
   const at = where(conn, call)
   if (status === 403) {
+    const caps = [call.capability].flat()
+    const named = caps.map((c) => `"${c}"`).join(' and ')
     return new UserError(
       'VAULT_PERMISSION_DENIED',
-      `Permission denied: the token needs the "${call.capability}" capability on ${at}.`,
+      `Permission denied: the token needs the ${named} ${caps.length > 1 ? 'capabilities' : 'capability'} on ${at}.`,
       {
-        next: `Grant "${call.capability}" on path "${policyPath(conn, call)}" in the executor's policy (README "Using a real Vault or OpenBao" has a minimal one), or check that the token has not expired.`,
+        next: `Grant ${named} on path "${policyPath(conn, call)}" in the executor's policy (README "Using a real Vault or OpenBao" has a minimal one), or check that the token has not expired.`,
       },
     )
   }

@@ -59,7 +59,8 @@ export async function requirePlugin(http: VaultApi, plugin = PLUGIN): Promise<vo
   const res = await http.call({
     method: 'GET',
     path: apiPath('sys', 'plugins', 'catalog', 'database', plugin),
-    capability: 'read',
+    // Reading the plugin catalog is a sudo-protected endpoint.
+    capability: ['read', 'sudo'],
     allow: [400, 404],
   })
   if (res.status !== 200 || res.body?.data?.name !== plugin) {

@@ -208,7 +208,7 @@ describe('database-static-role through the SecretStore interface, on real OpenBa
     const err = await caught(() => store.prepare(t, { requestId: 'rr-denied' }))
     expect(err).toMatchObject({ code: 'VAULT_PERMISSION_DENIED' })
     expect(err.message).toContain(
-      '"read" capability on sys/plugins/catalog/database/postgresql-database-plugin',
+      '"read" and "sudo" capabilities on sys/plugins/catalog/database/postgresql-database-plugin',
     )
     expect(errorText(err)).not.toContain(token)
   })
