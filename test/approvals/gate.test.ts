@@ -4,9 +4,11 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { startGitHubServer, type GitHubServer } from '../github-server/server.js'
 import { ApprovalsUnavailableError, type GateResult } from '../../src/approvals/gate.js'
+import { executionGate } from '../../src/approvals/execution-gate.js'
 import {
   recoveryRepo,
   seedGitHub,
@@ -592,6 +594,59 @@ describe('approval gate after merge (what execute runs)', () => {
     const res = await r.checkCommit(later, { paths: [SPEC(id)] })
     expect(res.head).toBe(later)
     expect(res.subjects.map((s) => [s.subject.id, s.commit, s.allowed])).toEqual([[id, merge, true]])
+  })
+})
+
+describe('execution gate (the ApprovalGate execute uses)', () => {
+  it('approves the merged bytes with the evidence that counted, and refuses other bytes', async () => {
+    const { r, n, id, head } = givenPr({ requester: 'erin' })
+    r.review(n, 'bob', 'APPROVED', head)
+    r.admin.git('fetch', '-q', 'origin', id)
+    r.admin.git('merge', '-q', '--no-ff', '-m', `Merge #${n}`, `origin/${id}`)
+    r.admin.git('push', '-q', 'origin', 'HEAD:main')
+    gh.state.merge(n, r.admin.head())
+    const ci = r.fixture.clone(`ci-exec-${n}`, { key: r.admin.key })
+    const bytes = readFileSync(join(ci.dir, SPEC(id)))
+    const { RecoveryRequest } = await import('../../src/spec/schema.js')
+    const { parse } = await import('yaml')
+    const x = {
+      spec: RecoveryRequest.parse(parse(bytes.toString('utf8'))),
+      path: SPEC(id),
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      blob: ci.git('rev-parse', `HEAD:${SPEC(id)}`),
+    }
+    const { githubForgeFactory } = await import('../../providers/forge/github.js')
+    const gate = executionGate({
+      cwd: ci.dir,
+      now: () => new Date(),
+      forgeFactory: githubForgeFactory(
+        {
+          owner: 'acme',
+          repo: 'recovery',
+          pr: undefined,
+          commit: undefined,
+          base: undefined,
+          apiUrl: undefined,
+          tuning: {},
+        },
+        { GITHUB_TOKEN: TOKEN },
+      ),
+      executors: ['github-actions[bot]'],
+    })
+    const d = await gate.evaluate(x)
+    expect(d).toEqual({
+      allowed: true,
+      tier: 'low',
+      reasons: [],
+      evidence: [
+        { approver: 'bob', backend: 'github', commit: head, specBlob: x.blob, at: expect.any(String) },
+      ],
+    })
+    const other = await gate.evaluate({ ...x, sha256: 'f'.repeat(64) })
+    expect(other.allowed).toBe(false)
+    expect(other.reasons[0]).toMatch(
+      /^the spec that would execute \(sha256 ffffffffffff…\) is not the one the gate judged/,
+    )
   })
 })
 
