@@ -263,3 +263,9 @@ export const ALLOWED_SIGNERS_TEMPLATE = `# SSH keys allowed to sign approvals, o
 `
 
 export const AUDIT_GITKEEP = ''
+
+/** Keeps the local provider's store and any key files out of git; the store holds credentials. */
+export const NHI_DIR_GITIGNORE = `# The local provider's encrypted store and key files never belong in git.
+local-store/
+*.key
+`

@@ -46,6 +46,7 @@ const EXPECTED_FILES = [
   '.github/CODEOWNERS.suggested',
   '.github/workflows/nhi-recover-execute.yml',
   '.github/workflows/nhi-recover-pr.yml',
+  '.nhi-recover/.gitignore',
   '.nhi-recover/allowed_signers',
   'audit/.gitkeep',
   'nhi-recover.yaml',
@@ -268,5 +269,24 @@ describe('the workflows init writes', () => {
       .filter(([, j]) => j.permissions?.['id-token'] !== undefined)
       .map(([name]) => name)
     expect(withOidc).toEqual(['execute'])
+  })
+})
+
+describe('nhi-recover init and git', () => {
+  it('keeps the local store and key files out of git', async () => {
+    // Given an init'd repo whose local store and a key file exist on disk
+    const dir = tempDir()
+    expect((await runCli(['init'], { cwd: dir })).exitCode).toBe(0)
+    execFileSync('git', ['init', '-q'], { cwd: dir })
+    mkdirSync(join(dir, '.nhi-recover/local-store/secrets'), { recursive: true })
+    writeFileSync(join(dir, '.nhi-recover/local-store/secrets/x.json'), '{}')
+    writeFileSync(join(dir, '.nhi-recover/store.key'), 'k')
+    // When everything is staged
+    execFileSync('git', ['add', '-A'], { cwd: dir })
+    // Then neither the store nor the key is staged, but allowed_signers is
+    const staged = execFileSync('git', ['diff', '--cached', '--name-only'], { cwd: dir, encoding: 'utf8' })
+    expect(staged).toContain('.nhi-recover/allowed_signers')
+    expect(staged).not.toContain('local-store')
+    expect(staged).not.toContain('store.key')
   })
 })
