@@ -32,11 +32,12 @@ import {
   bodyOf,
   canonical,
   entryHash,
-  entryPath,
-  sequenceFromPath,
-  serializeEntry,
+  batchPath,
+  rangeFromPath,
+  serializeBatch,
   type EntryBody,
 } from './entry.js'
+import { splitLines } from './read.js'
 import type { AuditSigner } from './signer.js'
 
 export interface AppendOptions {
@@ -252,16 +253,18 @@ async function syncWithRemote(
     for (const line of files) {
       const path = line.slice(2)
       const blob = (await runGit(repoRoot, ['cat-file', 'blob', `${oid}:${path}`])).stdout
-      const entry = AuditEntry.safeParse(JSON.parse(blob.toString('utf8')))
-      if (!entry.success || entryHash(bodyOf(entry.data)) !== entry.data.hash)
-        throw new CheckFailedError(
-          'AUDIT_UNPUSHED_DAMAGED',
-          `The unpushed audit commit ${oid.slice(0, 12)} holds a damaged entry (${path}).`,
-          {
-            next: 'Inspect the commit; if it is not yours, reset the branch to the remote.',
-          },
-        )
-      carried.push(entry.data)
+      for (const text of splitLines(blob).lines) {
+        const entry = AuditEntry.safeParse(parseJson(text.toString('utf8')))
+        if (!entry.success || entryHash(bodyOf(entry.data)) !== entry.data.hash)
+          throw new CheckFailedError(
+            'AUDIT_UNPUSHED_DAMAGED',
+            `The unpushed audit commit ${oid.slice(0, 12)} holds a damaged entry (${path}).`,
+            {
+              next: 'Inspect the commit; if it is not yours, reset the branch to the remote.',
+            },
+          )
+        carried.push(entry.data)
+      }
     }
   }
   carried.sort((a, b) => a.sequence - b.sequence)
@@ -284,9 +287,10 @@ async function readTail(repoRoot: string, auditPath: string): Promise<Tail | nul
   const dirs = (await names(`${auditPath}/entries`)).filter((d) => /\/\d{7}$/.test(d))
   const lastDir = dirs[dirs.length - 1]
   if (!lastDir) return null
-  const files = (await names(lastDir)).filter((f) => /\/\d{10}\.json$/.test(f))
+  // Zero-padded names sort by their first entry; the newest file holds the tail.
+  const files = (await names(lastDir)).filter((f) => /\/\d{10}-\d{10}\.jsonl$/.test(f))
   const path = files[files.length - 1]
-  const seq = path ? sequenceFromPath(path.slice(`${auditPath}/entries/`.length)) : undefined
+  const range = path ? rangeFromPath(path.slice(`${auditPath}/entries/`.length)) : undefined
   const damaged = (why: string) =>
     new CheckFailedError(
       'AUDIT_TAIL_DAMAGED',
@@ -295,17 +299,27 @@ async function readTail(repoRoot: string, auditPath: string): Promise<Tail | nul
         next: 'Run "nhi-recover audit verify" to find out what happened to the ledger.',
       },
     )
-  if (!path || seq === undefined) throw damaged('is missing or misnamed')
-  const blob = (await runGit(repoRoot, ['cat-file', 'blob', `HEAD:${path}`])).stdout.toString('utf8')
-  let parsed
-  try {
-    parsed = AuditEntry.safeParse(JSON.parse(blob))
-  } catch {
-    throw damaged('is not valid JSON')
-  }
-  if (!parsed.success || parsed.data.sequence !== seq || entryHash(bodyOf(parsed.data)) !== parsed.data.hash)
+  if (!path || range === undefined) throw damaged('is missing or misnamed')
+  const blob = (await runGit(repoRoot, ['cat-file', 'blob', `HEAD:${path}`])).stdout
+  const { lines, terminated } = splitLines(blob)
+  if (!terminated || lines.length !== range.last - range.first + 1)
+    throw damaged('file does not hold the entries its name says')
+  const parsed = AuditEntry.safeParse(parseJson(lines[lines.length - 1]!.toString('utf8')))
+  if (
+    !parsed.success ||
+    parsed.data.sequence !== range.last ||
+    entryHash(bodyOf(parsed.data)) !== parsed.data.hash
+  )
     throw damaged('does not match its hash or its file name')
-  return { sequence: seq, hash: parsed.data.hash, time: parsed.data.time }
+  return { sequence: range.last, hash: parsed.data.hash, time: parsed.data.time }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
 }
 
 /** Numbers, chains and signs entries after the current tail. */
@@ -369,32 +383,26 @@ async function chainAndSign(
   })
 }
 
-/** Writes the entry files and makes one signed commit of exactly them. */
+/** Writes the entries' one file and makes one signed commit of exactly it. */
 async function commitEntries(
   repoRoot: string,
   auditPath: string,
   entries: readonly AuditEntry[],
 ): Promise<string> {
-  const paths = entries.map((e) => entryPath(auditPath, e.sequence))
-  entries.forEach((e, i) => {
-    const abs = join(repoRoot, paths[i]!)
-    mkdirSync(dirname(abs), { recursive: true })
-    writeFileSync(abs, serializeEntry(e), { flag: 'wx' })
-  })
+  const path = batchPath(auditPath, entries[0]!.sequence, entries[entries.length - 1]!.sequence)
+  const abs = join(repoRoot, path)
+  mkdirSync(dirname(abs), { recursive: true })
+  writeFileSync(abs, serializeBatch(entries), { flag: 'wx' })
   const undo = async () => {
-    await runGit(repoRoot, ['reset', '-q', '--', ...paths], { allowFail: true })
-    for (const p of paths) rmSync(join(repoRoot, p), { force: true })
+    await runGit(repoRoot, ['reset', '-q', '--', path], { allowFail: true })
+    rmSync(abs, { force: true })
   }
   try {
-    await runGit(repoRoot, ['add', '--', `${auditPath}/entries`])
-    const r = await runGit(
-      repoRoot,
-      ['commit', '-q', '-S', '--no-verify', '-F', '-', '--', `${auditPath}/entries`],
-      {
-        input: auditCommitMessage(entries),
-        allowFail: true,
-      },
-    )
+    await runGit(repoRoot, ['add', '--', path])
+    const r = await runGit(repoRoot, ['commit', '-q', '-S', '--no-verify', '-F', '-', '--', path], {
+      input: auditCommitMessage(entries),
+      allowFail: true,
+    })
     if (r.code !== 0)
       throw new UserError(
         'AUDIT_COMMIT_UNSIGNED',

@@ -112,18 +112,32 @@ export function serializeEntry(entry: AuditEntry): string {
 const SEQ_DIGITS = 10
 const PER_DIR = 1000
 
-/** Repo-relative path of an entry: AUDIT/entries/<seq div 1000, 7 digits>/<seq, 10 digits>.json. */
-export function entryPath(auditPath: string, sequence: number): string {
-  const dir = String(Math.floor(sequence / PER_DIR)).padStart(SEQ_DIGITS - 3, '0')
-  return `${auditPath}/entries/${dir}/${String(sequence).padStart(SEQ_DIGITS, '0')}.json`
+/**
+ * Repo-relative path of the file that holds entries first..last (one audit commit's worth):
+ * AUDIT/entries/<first div 1000, 7 digits>/<first, 10 digits>-<last, 10 digits>.jsonl.
+ * One new file per commit: appending never touches an existing file, and a directory holds
+ * at most 1,000 files however long the ledger grows.
+ */
+export function batchPath(auditPath: string, first: number, last: number): string {
+  const dir = String(Math.floor(first / PER_DIR)).padStart(SEQ_DIGITS - 3, '0')
+  const n = (x: number) => String(x).padStart(SEQ_DIGITS, '0')
+  return `${auditPath}/entries/${dir}/${n(first)}-${n(last)}.jsonl`
 }
 
-const ENTRY_NAME = /^(\d{7})\/(\d{10})\.json$/
+const BATCH_NAME = /^(\d{7})\/(\d{10})-(\d{10})\.jsonl$/
 
-/** The sequence number a path under AUDIT/entries/ names, or undefined when it is not a well-formed entry path. */
-export function sequenceFromPath(relToEntries: string): number | undefined {
-  const m = ENTRY_NAME.exec(relToEntries)
+/** The range a path under AUDIT/entries/ names, or undefined when it is not a well-formed entry file. */
+export function rangeFromPath(relToEntries: string): { first: number; last: number } | undefined {
+  const m = BATCH_NAME.exec(relToEntries)
   if (!m) return undefined
-  const seq = Number(m[2])
-  return Math.floor(seq / PER_DIR) === Number(m[1]) && seq >= 1 ? seq : undefined
+  const first = Number(m[2])
+  const last = Number(m[3])
+  return Math.floor(first / PER_DIR) === Number(m[1]) && first >= 1 && last >= first
+    ? { first, last }
+    : undefined
+}
+
+/** The file content for consecutive entries: one canonical entry per line. */
+export function serializeBatch(entries: readonly AuditEntry[]): string {
+  return entries.map(serializeEntry).join('')
 }

@@ -1,27 +1,31 @@
-/** Reads the ledger as committed: which entry files a commit holds, and their contents in order. */
+/** Reads the ledger as committed: which entry files a commit holds, and their entries in order. */
+import { CheckFailedError } from '../errors.js'
 import { catFileBatch, runGit } from '../git/git.js'
-import { AuditEntry, sequenceFromPath } from './entry.js'
+import { AuditEntry, rangeFromPath } from './entry.js'
 
+/** One entry file: entries first..last, one per line. */
 export interface EntryFile {
-  seq: number
+  first: number
+  last: number
   oid: string
   path: string
 }
 
 export interface LedgerListing {
-  entries: EntryFile[]
+  /** Sorted by first sequence. */
+  files: EntryFile[]
   /** Paths under the audit directory that are not well-formed entry files (with why). */
   strays: { path: string; why: string }[]
 }
 
-/** Every file under `auditPath` in `commit`, split into entry files (sorted by sequence) and strays. */
+/** Every file under `auditPath` in `commit`, split into entry files and strays. */
 export async function listEntryFiles(
   repoRoot: string,
   auditPath: string,
   commit: string,
 ): Promise<LedgerListing> {
   const r = await runGit(repoRoot, ['ls-tree', '-r', '-z', '--full-tree', commit, '--', auditPath])
-  const entries: EntryFile[] = []
+  const files: EntryFile[] = []
   const strays: { path: string; why: string }[] = []
   const prefix = `${auditPath}/entries/`
   for (const rec of r.stdout.toString('utf8').split('\0')) {
@@ -29,15 +33,38 @@ export async function listEntryFiles(
     const tab = rec.indexOf('\t')
     const [mode, type, oid] = rec.slice(0, tab).split(' ')
     const path = rec.slice(tab + 1)
-    const seq = path.startsWith(prefix) ? sequenceFromPath(path.slice(prefix.length)) : undefined
-    if (seq === undefined)
-      strays.push({ path, why: 'is not an entry file (AUDIT/entries/NNNNNNN/NNNNNNNNNN.json)' })
+    const range = path.startsWith(prefix) ? rangeFromPath(path.slice(prefix.length)) : undefined
+    if (range === undefined)
+      strays.push({ path, why: 'is not an entry file (AUDIT/entries/NNNNNNN/FIRST-LAST.jsonl)' })
     else if (type !== 'blob' || mode !== '100644')
       strays.push({ path, why: `is a ${type} with mode ${mode}, not a regular file` })
-    else entries.push({ seq, oid: oid!, path })
+    else files.push({ ...range, oid: oid!, path })
   }
-  entries.sort((a, b) => a.seq - b.seq)
-  return { entries, strays }
+  files.sort((a, b) => a.first - b.first || a.last - b.last)
+  return { files, strays }
+}
+
+/** Splits an entry file into its lines; a missing final newline leaves the last line unterminated. */
+export function splitLines(data: Buffer): { lines: Buffer[]; terminated: boolean } {
+  const lines: Buffer[] = []
+  let pos = 0
+  for (;;) {
+    const nl = data.indexOf(10, pos)
+    if (nl < 0) break
+    lines.push(data.subarray(pos, nl + 1))
+    pos = nl + 1
+  }
+  if (pos < data.length) lines.push(data.subarray(pos))
+  return { lines, terminated: pos === data.length }
+}
+
+/** Where entry `seq` is: its file and 1-based line, or undefined when no file covers it. */
+export function locate(
+  files: readonly Pick<EntryFile, 'first' | 'last' | 'path'>[],
+  seq: number,
+): { path: string; line: number } | undefined {
+  const f = files.find((x) => x.first <= seq && seq <= x.last)
+  return f ? { path: f.path, line: seq - f.first + 1 } : undefined
 }
 
 /** Streams the parsed entries of `files` in order. Does not verify them: that is verifyLedger's job. */
@@ -51,9 +78,17 @@ export async function* readEntries(
     files.map((f) => f.oid),
   )) {
     const file = files[i++]!
-    const parsed = AuditEntry.safeParse(safeJson(obj.data))
-    if (!parsed.success) throw new EntryUnreadableError(file)
-    yield parsed.data
+    const { lines } = splitLines(obj.data)
+    for (const [n, line] of lines.entries()) {
+      const parsed = AuditEntry.safeParse(safeJson(line))
+      if (!parsed.success)
+        throw new CheckFailedError(
+          'AUDIT_ENTRY_UNREADABLE',
+          `entry ${file.first + n} (${file.path} line ${n + 1}) is not a well-formed audit entry.`,
+          { next: 'Run "nhi-recover audit verify" to see what happened to the ledger.' },
+        )
+      yield parsed.data
+    }
   }
 }
 
@@ -62,11 +97,5 @@ function safeJson(data: Buffer): unknown {
     return JSON.parse(data.toString('utf8'))
   } catch {
     return undefined
-  }
-}
-
-export class EntryUnreadableError extends Error {
-  constructor(readonly file: EntryFile) {
-    super(`entry ${file.seq} (${file.path}) is not a well-formed audit entry`)
   }
 }

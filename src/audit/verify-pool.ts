@@ -127,7 +127,6 @@ export async function createEntryChecker(opts: {
         for (const w of waiting.values()) w.reject(err)
         waiting.clear()
       })
-      worker.unref()
       pool.push(slot)
     }
     // Make sure the workers actually start (module loading can fail) before relying on them.

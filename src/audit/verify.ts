@@ -17,8 +17,8 @@ import { UserError } from '../errors.js'
 import { catFileBatch, firstParentChanges, git, parseCommit, resolveCommit, runGit } from '../git/git.js'
 import { parseAuditCommitMessage, type AuditCommitInfo } from './commit-message.js'
 import type { EntrySummary } from './check-entry.js'
-import { entryPath, sequenceFromPath } from './entry.js'
-import { listEntryFiles } from './read.js'
+import { rangeFromPath } from './entry.js'
+import { listEntryFiles, locate, splitLines, type EntryFile } from './read.js'
 import { createEntryChecker, defaultWorkers } from './verify-pool.js'
 
 export interface LedgerProblem {
@@ -77,7 +77,15 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
   const signers = parseAllowedSigners(opts.allowedSigners.text, opts.allowedSigners.file)
   const problems: LedgerProblem[] = []
   const add = (p: LedgerProblem) => problems.push(p)
-  const at = (seq: number) => `entry ${seq} (${entryPath(auditPath, seq)})`
+  let files: EntryFile[] = []
+  // Every entry file history ever added, to name entries that are gone from the tree.
+  const everAdded: { first: number; last: number; path: string }[] = []
+  const at = (seq: number) => {
+    const l = locate(files, seq)
+    if (l) return `entry ${seq} (${l.path} line ${l.line})`
+    const old = locate(everAdded, seq)
+    return old ? `entry ${seq} (${old.path} line ${old.line}, no longer in the tree)` : `entry ${seq}`
+  }
 
   const rev = opts.rev ?? 'HEAD'
   const commit = await resolveCommit(repoRoot, rev)
@@ -95,25 +103,32 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
     return finish(null, 0, null, 0, 0)
   }
 
-  // 1. What the commit holds.
+  // 1. What the commit holds: entry files must cover 1..N, each entry exactly once.
   const listing = await listEntryFiles(repoRoot, auditPath, commit)
   for (const s of listing.strays)
     add({ code: 'UNEXPECTED_FILE', path: s.path, message: `${s.path} ${s.why}` })
-  const files = listing.entries
-  const maxSeq = files.length ? files[files.length - 1]!.seq : 0
+  files = listing.files
+  let maxSeq = 0
   {
     let expect = 1
     for (const f of files) {
-      if (f.seq > expect) {
-        const range = f.seq - 1 === expect ? `${at(expect)} is` : `entries ${expect}..${f.seq - 1} are`
+      if (f.first > expect) {
+        const range = f.first - 1 === expect ? `entry ${expect} is` : `entries ${expect}..${f.first - 1} are`
         add({
           code: 'ENTRY_MISSING',
           sequence: expect,
-          message: `${range} missing: the chain jumps to entry ${f.seq}`,
+          message: `${range} missing: the chain jumps to entry ${f.first}`,
         })
-      }
-      expect = f.seq + 1
+      } else if (f.first < expect)
+        add({
+          code: 'ENTRY_DUPLICATED',
+          sequence: f.first,
+          path: f.path,
+          message: `${span(f.first, Math.min(f.last, expect - 1), f.path).text} also appear in another entry file`,
+        })
+      expect = Math.max(expect, f.last + 1)
     }
+    maxSeq = expect - 1
   }
 
   // 2. History: only signed audit commits add entries; nothing ever changes or goes away.
@@ -125,13 +140,21 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
   ))
     commitObjects.set(obj.oid, parseCommit(obj.oid, obj.data))
   const auditCommits: { oid: string; info: AuditCommitInfo }[] = []
+  const modified: {
+    commit: string
+    path: string
+    first: number
+    last: number
+    oldOid: string
+    newOid: string
+  }[] = []
   const prefix = `${auditPath}/entries/`
   for (const h of history) {
     const short = h.oid.slice(0, 12)
-    const added: number[] = []
+    const added: { first: number; last: number }[] = []
     for (const c of h.changes) {
-      const seq = c.path.startsWith(prefix) ? sequenceFromPath(c.path.slice(prefix.length)) : undefined
-      if (seq === undefined) {
+      const range = c.path.startsWith(prefix) ? rangeFromPath(c.path.slice(prefix.length)) : undefined
+      if (range === undefined) {
         if (c.status !== 'D')
           add({
             code: 'UNEXPECTED_FILE',
@@ -141,26 +164,26 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
           })
         continue
       }
-      if (c.status === 'A') added.push(seq)
-      else if (c.status === 'D')
+      const sp = span(range.first, range.last, c.path)
+      if (c.status === 'A') {
+        added.push(range)
+        everAdded.push({ ...range, path: c.path })
+      } else if (c.status === 'D')
         add({
           code: 'ENTRY_DELETED',
-          sequence: seq,
+          sequence: range.first,
           commit: h.oid,
-          message: `${at(seq)} was deleted by commit ${short}`,
+          path: c.path,
+          message: `${sp.text} ${sp.was} deleted by commit ${short}`,
         })
-      else
-        add({
-          code: 'ENTRY_MODIFIED',
-          sequence: seq,
-          commit: h.oid,
-          message: `${at(seq)} was modified by commit ${short}`,
-        })
+      else modified.push({ commit: h.oid, path: c.path, ...range, oldOid: c.oldOid, newOid: c.newOid })
     }
     if (added.length === 0) continue
-    added.sort((a, b) => a - b)
-    const first = added[0]!
-    const last = added[added.length - 1]!
+    added.sort((a, b) => a.first - b.first)
+    const first = added[0]!.first
+    const last = added[added.length - 1]!.last
+    // The files a commit adds must join up into one run of entries.
+    const contiguous = added.every((r, k) => k === 0 || r.first === added[k - 1]!.last + 1)
     const what = first === last ? at(first) : `entries ${first}..${last}`
     const c = commitObjects.get(h.oid)!
     const info = parseAuditCommitMessage(c.message)
@@ -173,12 +196,12 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
       })
       continue
     }
-    if (info.first !== first || info.last !== last || added.length !== last - first + 1)
+    if (info.first !== first || info.last !== last || !contiguous)
       add({
         code: 'COMMIT_RANGE_MISMATCH',
         sequence: first,
         commit: h.oid,
-        message: `commit ${short} says it adds entries ${info.first}..${info.last} but adds ${what}${added.length !== last - first + 1 ? ' with gaps' : ''}`,
+        message: `commit ${short} says it adds entries ${info.first}..${info.last} but adds ${what}${contiguous ? '' : ' with gaps or overlaps'}`,
       })
     if (!c.signature)
       add({
@@ -201,6 +224,27 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
         })
     }
     auditCommits.push({ oid: h.oid, info })
+  }
+
+  // A modified file names the first entry whose line changed.
+  if (modified.length) {
+    const blobs = new Map<string, Buffer>()
+    const oids = [...new Set(modified.flatMap((m) => [m.oldOid, m.newOid]))]
+    for await (const obj of catFileBatch(repoRoot, oids)) blobs.set(obj.oid, Buffer.from(obj.data))
+    for (const m of modified) {
+      const before = splitLines(blobs.get(m.oldOid) ?? Buffer.alloc(0)).lines
+      const after = splitLines(blobs.get(m.newOid) ?? Buffer.alloc(0)).lines
+      let k = 0
+      while (k < before.length && k < after.length && before[k]!.equals(after[k]!)) k++
+      const seq = Math.min(m.first + k, m.last)
+      add({
+        code: 'ENTRY_MODIFIED',
+        sequence: seq,
+        commit: m.commit,
+        path: m.path,
+        message: `entry ${seq} (${m.path} line ${seq - m.first + 1}) was modified by commit ${m.commit.slice(0, 12)}`,
+      })
+    }
   }
 
   // 3. Every entry on its own (in workers), then the chain between them, in order.
@@ -243,7 +287,7 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
   const checker = await createEntryChecker({
     signersText: opts.allowedSigners.text,
     signersFile: opts.allowedSigners.file,
-    workers: opts.workers ?? defaultWorkers(files.length),
+    workers: opts.workers ?? defaultWorkers(maxSeq),
   })
   try {
     const inFlight: Promise<EntrySummary[]>[] = []
@@ -254,12 +298,23 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
       repoRoot,
       files.map((f) => f.oid),
     )) {
-      // Copy out of git's read buffer so the stream can reuse it.
-      batch.push({ seq: files[i++]!.seq, bytes: Buffer.from(obj.data) })
-      if (batch.length >= BATCH) {
-        inFlight.push(checker.check(batch))
-        batch = []
-        while (inFlight.length >= maxInFlight) (await inFlight.shift()!).forEach(onSummary)
+      const f = files[i++]!
+      const { lines, terminated } = splitLines(obj.data)
+      const want = f.last - f.first + 1
+      if (!terminated || lines.length !== want)
+        add({
+          code: 'FILE_MALFORMED',
+          sequence: f.first,
+          path: f.path,
+          message: `${span(f.first, f.last, f.path).text} should be ${want} line(s), each ending in a newline, but the file holds ${lines.length}${terminated ? '' : ' and its last line is cut off'}`,
+        })
+      for (let n = 0; n < Math.min(want, lines.length); n++) {
+        batch.push({ seq: f.first + n, bytes: lines[n]! })
+        if (batch.length >= BATCH) {
+          inFlight.push(checker.check(batch))
+          batch = []
+          while (inFlight.length >= maxInFlight) (await inFlight.shift()!).forEach(onSummary)
+        }
       }
     }
     if (batch.length) inFlight.push(checker.check(batch))
@@ -314,17 +369,18 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
     for (const rec of st.stdout.toString('utf8').split('\0')) {
       if (rec.length < 4) continue
       const path = rec.slice(3)
-      const seq = path.startsWith(prefix) ? sequenceFromPath(path.slice(prefix.length)) : undefined
+      const range = path.startsWith(prefix) ? rangeFromPath(path.slice(prefix.length)) : undefined
+      const sp = range ? span(range.first, range.last, path) : undefined
       add({
         code: 'UNCOMMITTED_CHANGE',
-        ...(seq ? { sequence: seq } : {}),
+        ...(range ? { sequence: range.first } : {}),
         path,
-        message: `${seq ? at(seq) : path} has uncommitted changes in the working tree`,
+        message: `${sp ? sp.text : path} ${sp && !sp.one ? 'have' : 'has'} uncommitted changes in the working tree`,
       })
     }
   }
 
-  const result = finish(commit, files.length, tail, auditCommits.length, checker.workers)
+  const result = finish(commit, maxSeq, tail, auditCommits.length, checker.workers)
   if (result.ok && cpFile && tail) {
     const t = tail as { sequence: number; hash: string }
     writeCheckpoint(cpFile, {
@@ -360,6 +416,16 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
       verifier: { backend, workers },
       elapsedMs: Math.round(performance.now() - started),
     }
+  }
+}
+
+/** "entry 2 (path)" or "entries 2..4 (path)", with the verb that agrees. */
+function span(first: number, last: number, path: string): { text: string; was: string; one: boolean } {
+  const one = first === last
+  return {
+    text: one ? `entry ${first} (${path})` : `entries ${first}..${last} (${path})`,
+    was: one ? 'was' : 'were',
+    one,
   }
 }
 

@@ -2,17 +2,17 @@
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { entryPath } from '../../src/audit/entry.js'
+import { batchPath } from '../../src/audit/entry.js'
 import { isNhiError } from '../../src/errors.js'
 import { Secret } from '../../src/secret.js'
-import { AUDIT, ledgerFixture, type LedgerFixture } from './ledger-fixture.js'
+import { AUDIT, findEntry, ledgerFixture, readEntry, type LedgerFixture } from './ledger-fixture.js'
 import { sampleEvent } from './events.js'
 
 let lf: LedgerFixture | undefined
 afterEach(() => lf?.cleanup())
 
 describe('appending to the ledger', () => {
-  it('writes one canonical file per entry, sharded by thousands, in one signed commit', async () => {
+  it('writes one file of canonical entries, named by its range and sharded by thousands, in one signed commit', async () => {
     lf = ledgerFixture()
     const r = await lf.append(3)
     expect(r).toMatchObject({ pushed: true, attempts: 1, carried: 0 })
@@ -20,12 +20,14 @@ describe('appending to the ledger', () => {
     expect(r.entries[0]!.prevHash).toBeNull()
     expect(r.entries[1]!.prevHash).toBe(r.entries[0]!.hash)
     expect(lf.exec.git('log', '-1', '--format=%G? %s')).toMatch(/^G audit: entries 1\.\.3 /)
-    expect(lf.exec.git('show', '--stat', '--format=', 'HEAD')).toContain('3 files changed')
-    expect(entryPath(AUDIT, 1)).toBe('audit/entries/0000000/0000000001.json')
-    expect(entryPath(AUDIT, 1000)).toBe('audit/entries/0000001/0000001000.json')
-    const text = lf.exec.read(entryPath(AUDIT, 2))
-    expect(text.endsWith('}\n')).toBe(true)
-    expect(JSON.stringify(JSON.parse(text))).toBe(text.trimEnd()) // compact; keys sorted is checked by verify
+    expect(lf.exec.git('show', '--name-only', '--format=', 'HEAD')).toBe(
+      'audit/entries/0000000/0000000001-0000000003.jsonl',
+    )
+    expect(batchPath(AUDIT, 1000, 1500)).toBe('audit/entries/0000001/0000001000-0000001500.jsonl')
+    const lines = lf.exec.read(batchPath(AUDIT, 1, 3)).split('\n')
+    expect(lines).toHaveLength(4)
+    expect(lines[3]).toBe('')
+    expect(JSON.stringify(JSON.parse(lines[1]!))).toBe(lines[1]) // compact; keys sorted is checked by verify
     expect(lf.fx.remote).toBeTruthy()
     expect(lf.exec.git('rev-parse', 'origin/main')).toBe(r.commit)
   })
@@ -64,7 +66,7 @@ describe('appending to the ledger', () => {
     const v = await lf.verify(auditor)
     expect(v.problems).toEqual([])
     expect(v.entries).toBe(3)
-    const ids = [2, 3].map((n) => JSON.parse(auditor.read(entryPath(AUDIT, n))).request.id)
+    const ids = [2, 3].map((n) => readEntry(auditor, n).request.id)
     expect(ids).toEqual([winner.request.id, loser.request.id])
   })
 
@@ -83,10 +85,7 @@ describe('appending to the ledger', () => {
     const v = await lf.verify(auditor)
     expect(v.problems).toEqual([])
     expect(v.entries).toBe(12)
-    const ids = Array.from(
-      { length: 12 },
-      (_, i) => JSON.parse(auditor.read(entryPath(AUDIT, i + 1))).request.id,
-    )
+    const ids = Array.from({ length: 12 }, (_, i) => readEntry(auditor, i + 1).request.id)
     expect(new Set(ids).size).toBe(12)
   })
 
@@ -109,7 +108,7 @@ describe('appending to the ledger', () => {
   it('refuses to write over uncommitted changes in the audit directory', async () => {
     lf = ledgerFixture()
     await lf.append(1)
-    lf.exec.write(entryPath(AUDIT, 1), 'edited\n')
+    lf.exec.write(findEntry(lf.exec, 1).path, 'edited\n')
     await expect(lf.append(1)).rejects.toThrowError(/audit\/ has uncommitted changes/)
   })
 

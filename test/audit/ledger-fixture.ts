@@ -1,7 +1,9 @@
 /** A recovery repo with an audit ledger: bare remote, executor clone, allowed_signers committed. */
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { sshKeySigner } from '../../providers/signers/ssh.js'
 import { appendEntries, type AppendResult } from '../../src/audit/append.js'
-import type { AuditEvent } from '../../src/audit/entry.js'
+import { rangeFromPath, type AuditEntry, type AuditEvent } from '../../src/audit/entry.js'
 import type { AuditSigner } from '../../src/audit/signer.js'
 import { verifyLedger, type VerifyLedgerResult } from '../../src/audit/verify.js'
 import { parseAllowedSigners } from '../../src/crypto/allowed-signers.js'
@@ -78,4 +80,25 @@ export function ledgerFixture(
     },
     cleanup: () => fx.cleanup(),
   }
+}
+
+/** The file and 1-based line of entry `seq` in a clone's working tree, with the line's text. */
+export function findEntry(clone: Clone, seq: number): { path: string; line: number; text: string } {
+  const root = join(clone.dir, AUDIT, 'entries')
+  for (const dir of readdirSync(root).sort()) {
+    for (const name of readdirSync(join(root, dir))) {
+      const range = rangeFromPath(`${dir}/${name}`)
+      if (range && range.first <= seq && seq <= range.last) {
+        const path = `${AUDIT}/entries/${dir}/${name}`
+        const lines = clone.read(path).split('\n')
+        return { path, line: seq - range.first + 1, text: lines[seq - range.first]! }
+      }
+    }
+  }
+  throw new Error(`entry ${seq} not found in ${clone.dir}`)
+}
+
+/** The parsed entry `seq` from a clone's working tree. */
+export function readEntry(clone: Clone, seq: number): AuditEntry {
+  return JSON.parse(findEntry(clone, seq).text)
 }

@@ -13,14 +13,13 @@ import { createAuditSigner } from '../../providers/signers/index.js'
 import { sshAgentSigner } from '../../providers/signers/ssh.js'
 import { transitAllowedSigner, transitKeyVersions, transitSigner } from '../../providers/signers/transit.js'
 import { VaultHttp } from '../../providers/vault-client.js'
-import { entryPath } from '../../src/audit/entry.js'
 import { fingerprint, parsePublicKey } from '../../src/crypto/ssh-keys.js'
 import { parseSignature } from '../../src/crypto/sshsig.js'
 import { Secret } from '../../src/secret.js'
 import { RepoConfig } from '../../src/spec/schema.js'
 import { startOpenBao, type OpenBaoServer } from '../harness/openbao.js'
 import { generateKey, sshKeygen } from '../harness/ssh.js'
-import { AUDIT, EXECUTOR, keySigner, ledgerFixture } from './ledger-fixture.js'
+import { AUDIT, EXECUTOR, keySigner, ledgerFixture, readEntry } from './ledger-fixture.js'
 
 describe('OpenBao transit signer (real server)', () => {
   let bao: OpenBaoServer
@@ -121,7 +120,7 @@ describe('OpenBao transit signer (real server)', () => {
       const r = await verifyWith(lf, signersText)
       expect(r.problems).toEqual([])
       expect(r.entries).toBe(2)
-      const [first, second] = [1, 2].map((n) => JSON.parse(lf.exec.read(entryPath(AUDIT, n))).signature.keyId)
+      const [first, second] = [1, 2].map((n) => readEntry(lf.exec, n).signature.keyId)
       expect(first).toBe(fingerprint(versions[0]!.publicKey))
       expect(second).toBe(fingerprint(versions[1]!.publicKey))
     } finally {

@@ -3,7 +3,7 @@
  * commits, each asserting a message that names the entry.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { entryPath } from '../../src/audit/entry.js'
+import { batchPath } from '../../src/audit/entry.js'
 import type { VerifyLedgerResult } from '../../src/audit/verify.js'
 import { ALLOWED_SIGNERS } from '../harness/git.js'
 import { AUDIT, EXECUTOR, keySigner, ledgerFixture, type LedgerFixture } from './ledger-fixture.js'
@@ -27,8 +27,8 @@ function firstProblem(v: VerifyLedgerResult) {
   return v.problems[0]!
 }
 
-const p = (seq: number) => entryPath(AUDIT, seq)
-
+/** The file of entry `seq` when each append added one entry. */
+const p = (seq: number) => batchPath(AUDIT, seq, seq)
 describe('audit verify detects tampering', () => {
   it('catches one byte changed in an old entry', async () => {
     const { exec, verify } = await threeEntries()
@@ -38,7 +38,7 @@ describe('audit verify detects tampering', () => {
     const v = await verify()
     const first = firstProblem(v)
     expect(first).toMatchObject({ sequence: 2, code: 'ENTRY_HASH_MISMATCH' })
-    expect(first.message).toContain(`entry 2 (${p(2)})`)
+    expect(first.message).toContain(`entry 2 (${p(2)} line 1) content does not match its hash`)
     expect(v.problems.map((x) => x.code)).toContain('ENTRY_MODIFIED')
   })
 
@@ -48,9 +48,7 @@ describe('audit verify detects tampering', () => {
     exec.commitAll('drop an entry')
     const v = await verify()
     expect(firstProblem(v)).toMatchObject({ sequence: 2, code: 'ENTRY_MISSING' })
-    expect(v.problems[0]!.message).toMatch(
-      /^entry 2 \(audit\/entries\/0000000\/0000000002\.json\) is missing/,
-    )
+    expect(v.problems[0]!.message).toBe('entry 2 is missing: the chain jumps to entry 3')
     expect(v.problems.find((x) => x.code === 'ENTRY_DELETED')?.message).toMatch(
       /^entry 2 .* was deleted by commit [0-9a-f]{12}/,
     )
@@ -65,7 +63,40 @@ describe('audit verify detects tampering', () => {
     exec.commitAll('reorder')
     const v = await verify()
     expect(firstProblem(v)).toMatchObject({ sequence: 2, code: 'ENTRY_MISPLACED' })
-    expect(v.problems[0]!.message).toBe(`entry 2 (${p(2)}) holds entry 3: entries were moved or reordered`)
+    expect(v.problems[0]!.message).toBe(
+      `entry 2 (${p(2)} line 1) holds entry 3: entries were moved or reordered`,
+    )
+  })
+
+  it('catches two entries reordered inside one file', async () => {
+    const { exec, append, verify } = await threeEntries()
+    await append(2)
+    const path = batchPath(AUDIT, 4, 5)
+    const [four, five] = exec.read(path).split('\n')
+    exec.write(path, `${five}\n${four}\n`)
+    exec.commitAll('reorder lines')
+    const v = await verify()
+    expect(firstProblem(v)).toMatchObject({ sequence: 4, code: 'ENTRY_MISPLACED' })
+    expect(v.problems[0]!.message).toBe(
+      `entry 4 (${path} line 1) holds entry 5: entries were moved or reordered`,
+    )
+  })
+
+  it('catches an entry deleted from inside a file', async () => {
+    const { exec, append, verify } = await threeEntries()
+    await append(3)
+    const path = batchPath(AUDIT, 4, 6)
+    const lines = exec.read(path).split('\n')
+    exec.write(path, [lines[0], lines[2], ''].join('\n'))
+    exec.commitAll('drop a line')
+    const v = await verify()
+    expect(firstProblem(v)).toMatchObject({ sequence: 4, code: 'FILE_MALFORMED' })
+    expect(v.problems[0]!.message).toBe(
+      `entries 4..6 (${path}) should be 3 line(s), each ending in a newline, but the file holds 2`,
+    )
+    expect(v.problems.find((x) => x.sequence === 5)?.message).toBe(
+      `entry 5 (${path} line 2) holds entry 6: entries were moved or reordered`,
+    )
   })
 
   it('catches an entry forged and signed by an unknown key', async () => {
@@ -91,7 +122,7 @@ describe('audit verify detects tampering', () => {
     expect(firstProblem(v)).toMatchObject({ sequence: 3 })
     const truncated = v.problems.find((x) => x.code === 'LEDGER_TRUNCATED')!
     expect(truncated.message).toMatch(
-      /^entry 3 \(.*\) is gone: the newest signed audit commit [0-9a-f]{12} ends the ledger at entry 3, but it now ends at entry 2/,
+      /^entry 3 \(audit\/entries\/0000000\/0000000003-0000000003\.jsonl line 1, no longer in the tree\) is gone: the newest signed audit commit [0-9a-f]{12} ends the ledger at entry 3, but it now ends at entry 2/,
     )
   })
 
@@ -105,7 +136,7 @@ describe('audit verify detects tampering', () => {
     const auditor = fx.clone('auditor')
     const v = await verify(auditor)
     expect(firstProblem(v)).toMatchObject({ sequence: 2, code: 'ENTRY_MISSING' })
-    expect(v.problems[0]!.message).toMatch(/^entry 2 \(.*\) is missing: the chain jumps to entry 3/)
+    expect(v.problems[0]!.message).toMatch(/^entry 2 is missing: the chain jumps to entry 3/)
   })
 
   it('catches a force-push that drops the newest audit commit, in a clone that verified it before', async () => {
@@ -119,7 +150,7 @@ describe('audit verify detects tampering', () => {
     const v = await verify(auditor, { checkpoint: true })
     expect(firstProblem(v)).toMatchObject({ sequence: 3, code: 'HISTORY_REWRITTEN' })
     expect(v.problems[0]!.message).toMatch(
-      /^entry 3 \(.*\) was verified in this clone on .* but is no longer in the ledger: history was rewritten/,
+      /^entry 3 was verified in this clone on .* but is no longer in the ledger: history was rewritten/,
     )
   })
 
