@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { startGitHubServer, type GitHubServer } from '../github-server/server.js'
 import { ApprovalsUnavailableError, type GateResult } from '../../src/approvals/gate.js'
 import { executionGate } from '../../src/approvals/execution-gate.js'
+import { approve } from '../../src/approvals/approve.js'
 import {
   recoveryRepo,
   seedGitHub,
@@ -647,6 +648,57 @@ describe('execution gate (the ApprovalGate execute uses)', () => {
     expect(other.reasons[0]).toMatch(
       /^the spec that would execute \(sha256 ffffffffffff…\) is not the one the gate judged/,
     )
+  })
+})
+
+describe('approval gate without GitHub (signed approvals only, as the offline demo runs)', () => {
+  it('approves a local merge with two signed approvals and no forge at all', async () => {
+    const sshOnly = `apiVersion: nhi-recover/v1
+kind: RepoConfig
+providers:
+  local:
+    kind: local
+approvals:
+  ssh:
+    allowedSigners: ${SIGNERS}
+policy:
+  tiers:
+    low: { approvals: 2, backends: [ssh] }
+`
+    repo = recoveryRepo(gh, { config: sshOnly })
+    const r = repo
+    const id = 'rr-offline-demo'
+    const alice = r.person('alice')
+    alice.git('checkout', '-q', '-b', id, 'origin/main')
+    alice.write(SPEC(id), specYaml({ id, requester: 'dave' }))
+    alice.commitAll(`Request ${id}`)
+    alice.git('push', '-q', 'origin', `HEAD:refs/heads/${id}`)
+    // dave filed the request: his signature is valid but must not count.
+    for (const who of ['bob', 'carol', 'dave'] as const) {
+      const c = r.person(who)
+      c.git('fetch', '-q', 'origin', id)
+      c.git('checkout', '-q', '-b', id, `origin/${id}`)
+      await approve({
+        cwd: c.dir,
+        path: SPEC(id),
+        keyFile: r.keys[who]!.privatePath,
+        principal: who,
+        now: new Date(),
+      })
+      c.git('push', '-q', 'origin', `HEAD:refs/heads/${id}`)
+    }
+    r.admin.git('fetch', '-q', 'origin', id)
+    r.admin.git('merge', '-q', '--no-ff', '-m', `Merge ${id}`, `origin/${id}`)
+    r.admin.git('push', '-q', 'origin', 'HEAD:main')
+    const res = await r.checkCommit(r.admin.head(), { forgeFactory: undefined })
+    const s = subject(res, id)
+    expect(res.pr).toBeUndefined()
+    expect(s.allowed).toBe(true)
+    expect(s.approvals.map((a) => [a.approver, a.counted, a.notes])).toEqual([
+      ['bob', true, []],
+      ['carol', true, []],
+      ['dave', false, ["dave filed this request, so dave's signed approval doesn't count"]],
+    ])
   })
 })
 

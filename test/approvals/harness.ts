@@ -175,7 +175,8 @@ export function recoveryRepo(
     },
     env,
   )
-  const tuned = (extra?: Partial<GateOptions>) => extra?.forgeFactory ?? factory
+  const tuned = (extra?: Partial<GateOptions>) =>
+    extra && 'forgeFactory' in extra ? extra.forgeFactory : factory
   let ciCount = 0
   return {
     fixture,
