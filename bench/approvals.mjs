@@ -61,6 +61,7 @@ async function countRequests(scenario) {
         GITHUB_REPOSITORY: 'acme/recovery',
         GITHUB_ACTIONS: '',
         GITHUB_EVENT_PATH: '',
+        GITHUB_API_URL: '',
       },
     })
     const ms = performance.now() - t0

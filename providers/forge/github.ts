@@ -223,6 +223,10 @@ export async function createGitHubForge(opts: GitHubForgeOptions): Promise<Forge
   }
 }
 
+function normalize(url: string): string {
+  return url.replace(/\/+$/, '').toLowerCase()
+}
+
 function toUser(u: { login: string; type: string } | null | undefined): ForgeUser | undefined {
   return u ? { login: u.login, type: u.type } : undefined
 }
@@ -267,6 +271,14 @@ export function githubForgeFactory(ctx: GitHubContext, env: NodeJS.ProcessEnv): 
         {
           next: 'Pass --repo owner/name.',
         },
+      )
+    }
+    // In GitHub Actions the token belongs to the runner's GitHub; never send it anywhere else.
+    if (baseUrl && ctx.apiUrl && normalize(baseUrl) !== normalize(ctx.apiUrl)) {
+      throw new UserError(
+        'GITHUB_URL_MISMATCH',
+        `approvals.github.baseUrl (${baseUrl}) is not the GitHub this job runs on (GITHUB_API_URL=${ctx.apiUrl}), so the token is not sent there.`,
+        { next: 'Set approvals.github.baseUrl to this GitHub API URL, or remove it.' },
       )
     }
     return createGitHubForge({

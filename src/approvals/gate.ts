@@ -586,8 +586,9 @@ class Gate {
     return forge
   }
 
+  /** Never HEAD: in a PR job HEAD carries the PR's own config, which must not choose where the token goes. */
   async #bootstrapBase(): Promise<string> {
-    const candidates = this.opts.base ? [this.opts.base] : ['origin/HEAD', 'origin/main', 'main', 'HEAD']
+    const candidates = this.opts.base ? [this.opts.base] : ['origin/HEAD', 'origin/main', 'main']
     for (const c of candidates) {
       const sha = await resolveCommit(this.cwd, c)
       if (sha) return sha

@@ -51,6 +51,8 @@ const env = (extra: Record<string, string> = {}) => ({
   NHI_RECOVER_GITHUB_RETRY_BASE_MS: '5',
   NHI_RECOVER_LOCAL_KEY: LOCAL_KEY,
   GITHUB_EVENT_PATH: '',
+  // The tests' GitHub is the local server, whatever GitHub runs this suite.
+  GITHUB_API_URL: '',
   ...extra,
 })
 

@@ -500,6 +500,31 @@ describe('approval gate: GitHub failures fail closed', () => {
     )
     expect(JSON.stringify({ m: err.message, s: err.stack })).not.toContain('ghs_wrong_token_value_123456')
   })
+  it('refuses to send the token to a baseUrl other than the GitHub the job runs on', async () => {
+    const { r, n } = givenPr({ requester: 'erin' })
+    const { githubForgeFactory } = await import('../../providers/forge/github.js')
+    const factory = githubForgeFactory(
+      {
+        owner: 'acme',
+        repo: 'recovery',
+        pr: n,
+        commit: undefined,
+        base: undefined,
+        apiUrl: 'https://github.example.com/api/v3',
+        tuning: {},
+      },
+      { GITHUB_TOKEN: TOKEN },
+    )
+    gh.resetLog()
+    const err = (await r.check(n, { forgeFactory: factory }).catch((e: unknown) => e)) as Error & {
+      code: string
+    }
+    expect(err.code).toBe('GITHUB_URL_MISMATCH')
+    expect(err.message).toBe(
+      `approvals.github.baseUrl (${gh.url}) is not the GitHub this job runs on (GITHUB_API_URL=https://github.example.com/api/v3), so the token is not sent there.`,
+    )
+    expect(gh.requests).toEqual([])
+  })
 })
 
 describe('approval gate: volume', () => {
