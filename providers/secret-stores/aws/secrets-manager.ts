@@ -29,6 +29,7 @@ import {
   StagedSecret,
   toInfo,
   versionIdFor,
+  labelled,
   type AwsVersion,
   type Labelled,
 } from './staged-secret.js'
@@ -256,13 +257,28 @@ export async function promoteStaged(
     }
     if (l.current?.id !== expectedCurrent) throw currentChanged(s, expectedCurrent, l.current?.id)
     const moved = await s.move(AWSCURRENT, versionId, expectedCurrent)
-    l = await s.mustList()
-    if (moved === 'mismatch' && !isCurrent(l.byId(versionId)))
-      throw currentChanged(s, expectedCurrent, l.current?.id)
+    if (moved === 'ok') l = afterCurrentMoved(l, versionId)
+    else {
+      l = await s.mustList()
+      if (!isCurrent(l.byId(versionId))) throw currentChanged(s, expectedCurrent, l.current?.id)
+    }
   }
   const now = l.byId(versionId)!
   if (has(now, AWSPENDING)) await s.move(AWSPENDING, undefined, versionId)
   return l
+}
+
+/** The labels after AWS moved AWSCURRENT to `to`: the old current becomes AWSPREVIOUS, as AWS does it. */
+function afterCurrentMoved(l: Labelled, to: string): Labelled {
+  const from = l.current?.id
+  return labelled(
+    l.versions.map((v) => {
+      const rest = v.labels.filter((x) => x !== AWSCURRENT && x !== AWSPREVIOUS)
+      if (v.id === to) return { ...v, labels: [...rest, AWSCURRENT] }
+      if (v.id === from) return { ...v, labels: [...rest, AWSPREVIOUS] }
+      return { ...v, labels: v.labels.filter((x) => x !== AWSPREVIOUS || !from) }
+    }),
+  )
 }
 
 function currentChanged(s: StagedSecret, expected: string | undefined, found: string | undefined) {

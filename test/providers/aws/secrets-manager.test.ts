@@ -258,6 +258,33 @@ describe('aws secrets-manager provider (real moto server)', () => {
     },
   )
 
+  it('two executors running the same request at once make one version and one rotation', async () => {
+    const old = await createSecret(sm, NAME, canary())
+    const results = await Promise.allSettled([rotate(store(), RR, canary()), rotate(store(), RR, canary())])
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled'])
+    const labels = await labelsOf(sm, NAME)
+    expect(Object.keys(labels).sort()).toEqual([old!, versionIdFor(RR)].sort())
+    expect(labels[versionIdFor(RR)]).toEqual(['AWSCURRENT', `nhi-recover-request:${RR}`])
+    expect(labels[old!]).toEqual(['AWSPREVIOUS'])
+  })
+
+  it('of several different requests racing on one secret, the losers are refused and one version is current', async () => {
+    await createSecret(sm, NAME, canary())
+    const ids = ['rr-race-a', 'rr-race-b', 'rr-race-c', 'rr-race-d']
+    const results = await Promise.allSettled(ids.map((id) => rotate(store(), id, canary())))
+    const won = ids.filter((_, i) => results[i]!.status === 'fulfilled')
+    const lost = results.flatMap((r) =>
+      r.status === 'rejected' ? [(r.reason as { code?: string }).code] : [],
+    )
+    expect(won.length).toBeGreaterThanOrEqual(1)
+    for (const code of lost)
+      expect(['FOREIGN_PENDING', 'VERSION_NOT_PENDING', 'CURRENT_CHANGED']).toContain(code)
+    const labels = await labelsOf(sm, NAME)
+    const current = Object.keys(labels).filter((id) => labels[id]!.includes('AWSCURRENT'))
+    expect(current).toHaveLength(1)
+    expect(won.map(versionIdFor)).toContain(current[0])
+  })
+
   it('refuses a foreign AWSPENDING with a clear message and leaves it exactly as it was', async () => {
     await createSecret(sm, NAME, canary())
     const theirs = canary()
