@@ -97,7 +97,13 @@ async function startOnce(extraEnv: Record<string, string>): Promise<MotoServer> 
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)))
   let exited = false
-  child.on('exit', () => (exited = true))
+  // A runner that exits without calling stop() must not leave moto behind.
+  const reap = () => child.kill('SIGKILL')
+  process.once('exit', reap)
+  child.on('exit', () => {
+    exited = true
+    process.off('exit', reap)
+  })
 
   const stop = async () => {
     if (!exited) {

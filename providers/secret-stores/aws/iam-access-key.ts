@@ -55,7 +55,7 @@ export interface IamAccessKeyStoreOptions {
   /** The aws-secrets-manager store holding a target's secret (target.secretProvider, else the default). */
   secretStore: (providerName: string | undefined) => SecretsManagerStore
   extraKeys?: ExtraKeyPolicy
-  /** How long verify keeps trying a new key while IAM propagates it. */
+  /** How long verify keeps trying a new key while IAM propagates it (default 20 s: under the engine's 30 s per call). */
   propagation?: { timeoutMs: number; intervalMs: number }
   env?: NodeJS.ProcessEnv
 }
@@ -277,7 +277,7 @@ export class IamAccessKeyStore implements SecretStore {
 
   /** GetCallerIdentity with the new key, retried while IAM propagates a just-created key. */
   async #callerArn(pair: AwsKeyPair, user: IamUser): Promise<string> {
-    const { timeoutMs, intervalMs } = this.#opts.propagation ?? { timeoutMs: 30_000, intervalMs: 1_000 }
+    const { timeoutMs, intervalMs } = this.#opts.propagation ?? { timeoutMs: 20_000, intervalMs: 1_000 }
     const { GetCallerIdentityCommand } = await loadSts()
     const sts = await stsClient(this.config, this.#env, pair)
     const deadline = Date.now() + timeoutMs
