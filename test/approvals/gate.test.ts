@@ -332,6 +332,22 @@ describe('approval gate: the policy in force', () => {
   })
 })
 
+describe('approval gate: pull requests with nothing to approve', () => {
+  it('passes a PR that touches no spec and no policy file, so the check can be required on every PR', async () => {
+    const r = shared
+    const alice = r.person('alice')
+    alice.git('fetch', '-q', 'origin', 'main')
+    alice.git('checkout', '-q', '-b', 'docs-only', 'origin/main')
+    alice.write('README.md', '# recovery repo\n\nHow we work.\n')
+    alice.commitAll('Docs')
+    const n = ++prNumber
+    r.openPr(n, alice)
+    const res = await r.check(n)
+    expect(res).toMatchObject({ allowed: true, subjects: [], policyChanges: [] })
+    expect(res.summary).toBe('nothing to approve: this change touches no recovery request and no policy file')
+  })
+})
+
 describe('approval gate: SSH-signed approvals', () => {
   /** A critical request with two GitHub approvals (carol is in security). */
   async function criticalPr(id: string) {
