@@ -12,12 +12,12 @@ export interface Parsed<T> {
 export type ParseResult<T> =
   { ok: true; parsed: Parsed<T> } | { ok: false; problems: Problem[]; yaml?: YamlFile }
 
-/** Credentials anywhere in the file: keys, values and comments. */
+/** Credentials anywhere in the file: keys, values, comments, anchor, alias and tag names. */
 function secretProblems(yaml: YamlFile): Problem[] {
   const out = inlineSecretProblems(yaml.file, yaml.doc, yaml.lineCounter)
   for (const c of yaml.comments) {
     const kind = detectSecret(c.text)
-    if (kind) out.push(inlineSecretProblem(yaml.file, yaml.lineCounter.linePos(c.offset), '(comment)', kind))
+    if (kind) out.push(inlineSecretProblem(yaml.file, yaml.lineCounter.linePos(c.offset), c.where, kind))
   }
   return out
 }

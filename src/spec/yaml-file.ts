@@ -37,10 +37,15 @@ export interface YamlLimits {
   maxAliases: number
 }
 
-/** A comment in the source, kept so that credentials pasted into comments are refused too. */
+/**
+ * Source text outside any value (a comment, or the name of an anchor, alias or tag), kept so
+ * that credentials pasted there are refused too.
+ */
 export interface YamlComment {
   offset: number
   text: string
+  /** Shown as the problem's path: (comment), (anchor), (alias) or (tag). */
+  where: '(comment)' | '(anchor)' | '(alias)' | '(tag)'
 }
 
 export interface YamlFile {
@@ -260,7 +265,7 @@ export function parseYamlSource(source: string, file: string, sha256: string, li
   const commentSecrets = (): Problem[] =>
     scan.comments.flatMap((c) => {
       const kind = detectSecret(c.text)
-      return kind ? [inlineSecretProblem(file, at(c.offset), '(comment)', kind)] : []
+      return kind ? [inlineSecretProblem(file, at(c.offset), c.where, kind)] : []
     })
   const list: Document.Parsed[] = Array.isArray(docs) ? docs : []
   const real = list.filter((d) => !isEmptyNode(d.contents) || d.errors.length > 0)
@@ -403,7 +408,13 @@ function scanTokens(source: string, maxDepth: number): { tooDeepAt?: number; com
           flow = 0
           break
         case 'comment':
-          comments.push({ offset, text: lexeme })
+          comments.push({ offset, text: lexeme, where: '(comment)' })
+          break
+        case 'anchor':
+        case 'alias':
+        case 'tag':
+          comments.push({ offset, text: lexeme, where: `(${CST.tokenType(lexeme)})` as YamlComment['where'] })
+          if (keyCol < 0) keyCol = col
           break
         case 'space':
         case 'byte-order-mark':
