@@ -9,7 +9,7 @@ describe('OpenBao harness', () => {
   afterAll(async () => server?.stop())
 
   it('starts a real dev server that answers with its version and accepts the root token', async () => {
-    const health = await (await fetch(`${server.addr}/v1/sys/health`)).json()
+    const health = (await (await fetch(`${server.addr}/v1/sys/health`)).json()) as { version: string }
     expect(health).toMatchObject({ initialized: true, sealed: false })
     expect(String(health.version)).toMatch(/^2\./)
     const me = await fetch(`${server.addr}/v1/auth/token/lookup-self`, {
