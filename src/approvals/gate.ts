@@ -52,7 +52,13 @@ import { parseSource } from '../spec/parse.js'
 import { DEFAULT_LIMITS, RecoveryRequest, RepoConfig } from '../spec/schema.js'
 import { formatProblem } from '../spec/problems.js'
 import type { Forge, ForgeCommit, ForgeFactory, ForgeReview, PullRequestInfo } from './forge.js'
-import { MAX_STATEMENTS, parseStatementFile, statementBytes, statementsDir } from './statement.js'
+import {
+  MAX_STATEMENTS,
+  STATEMENT_FILE,
+  parseStatementFile,
+  statementBytes,
+  statementsDir,
+} from './statement.js'
 
 export const SPECS_DIR = 'recovery-specs'
 const SPEC_FILE = /\.ya?ml$/
@@ -511,7 +517,7 @@ class Gate {
     signers: { list: AllowedSigner[]; problem?: string } | undefined,
   ): Promise<SshApproval[]> {
     const files = (await listFiles(this.cwd, commit, statementsDir(path)))
-      .filter((f) => f.path.endsWith('.json'))
+      .filter((f) => STATEMENT_FILE.test(posix.basename(f.path)))
       .slice(0, MAX_STATEMENTS)
     const data = await readBlobs(
       this.cwd,

@@ -15,8 +15,15 @@ export const MAX_STATEMENTS = 200
 
 const Statement = z.strictObject({
   type: z.literal(STATEMENT_TYPE),
-  requestId: z.string().min(1).max(200),
-  specPath: z.string().min(1).max(1024),
+  // Narrow charsets: these fields are quoted in reasons, logs and the PR comment.
+  requestId: z
+    .string()
+    .max(200)
+    .regex(/^(?:policy:)?[A-Za-z0-9][A-Za-z0-9_.@+=/-]*$/),
+  specPath: z
+    .string()
+    .max(1024)
+    .regex(/^[A-Za-z0-9_.@+=/-]+$/),
   specSha256: z.string().regex(/^[0-9a-f]{64}$/),
   approver: z
     .string()
@@ -66,6 +73,9 @@ export function statementsDir(subjectPath: string): string {
   const stem = ext === '.yaml' || ext === '.yml' ? name : base
   return posix.join(dir, `${stem}.approvals`)
 }
+
+/** A statement file's name: <principal>.json. Anything else beside a spec is not a statement. */
+export const STATEMENT_FILE = /^[A-Za-z0-9][A-Za-z0-9_.@+-]*(?:\[bot\])?\.json$/
 
 /** Where an approver's statement for a subject lives. */
 export function statementPath(subjectPath: string, approver: string): string {
