@@ -138,7 +138,9 @@ export function schemaProblems(
     }
     const value = valueAt(data, path)
     const { code, message } = describeIssue(issue, value)
-    out.push({ file, ...locate(doc, lineCounter, path), code, path: shownPath(path), message })
+    // A bad record key is shown at the key itself, everything else at its value.
+    const at = locate(doc, lineCounter, path, issue.code === 'invalid_key')
+    out.push({ file, ...at, code, path: shownPath(path), message })
   }
   return out
 }

@@ -457,17 +457,25 @@ function scanTokens(source: string, maxDepth: number): { tooDeepAt?: number; com
   return { comments }
 }
 
-// Parser messages that are fixed text or name only a token type; everything else could quote
-// the file and is replaced by words of our own.
-const SAFE_MESSAGES: readonly RegExp[] = [
-  /^[A-Za-z ,./-]+$/,
-  /^(?:Unexpected|Missing) [,:?[\]{}-] (?:in|between|after) [a-z -]+$/,
-  /^Missing , or : between flow map items$/,
-  /^Anchors and tags must be after the [-?:] indicator$/,
-  /^Plain value cannot start with reserved character [@`]$/,
-  /^Plain value cannot start with (?:block scalar indicator|directive indicator character) [|>%]$/,
-  /^Missing closing ["']quote$/,
-  /^Unexpected (?:end of|[a-z-]+) (?:token )?in YAML (?:stream|document)$/,
+// Only these codes carry parser messages that can quote the file (a token, a tag, an escape,
+// a directive); they get words of our own. Every other code's message is fixed text or names a
+// token type, and is passed on.
+const QUOTING_CODES = new Set([
+  'UNEXPECTED_TOKEN',
+  'BAD_DQ_ESCAPE',
+  'BAD_DIRECTIVE',
+  'BAD_COLLECTION_TYPE',
+  'TAG_RESOLVE_FAILED',
+])
+
+// UNEXPECTED_TOKEN messages that are fixed text or name only a token type or one indicator.
+const SAFE_UNEXPECTED: readonly RegExp[] = [
+  /^Unexpected [a-z-]+ token(?: in YAML (?:stream|document))?$/,
+  /^Unexpected [a-z-]+ at node end$/,
+  /^Unexpected [,:?[\]{}-] in (?:flow sequence|flow map|collection)$/,
+  /^Unexpected (?:empty item in flow (?:sequence|map)|doc-end without preceding document)$/,
+  /^Unexpected block-seq-ind on same line with key$/,
+  /^Expected a flow scalar value, but found: [a-z-]+$/,
 ]
 
 const FIXED_MESSAGES: Partial<Record<string, string>> = {
@@ -490,9 +498,9 @@ function yamlMessage(code: string, raw: string, source: string, offset: number):
   }
   const fixed = FIXED_MESSAGES[code]
   if (fixed) return fixed
-  // The composer appends the offending source as `: "..."`; never show it.
-  const text = (raw.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '').replace(/: ".*$/, '')
-  if (text.length <= 120 && SAFE_MESSAGES.some((re) => re.test(text)) && !detectSecret(text)) {
+  const text = (raw.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')
+  const safe = QUOTING_CODES.has(code) ? SAFE_UNEXPECTED.some((re) => re.test(text)) : true
+  if (safe && text.length > 0 && text.length <= 160 && !detectSecret(text)) {
     return text.charAt(0).toLowerCase() + text.slice(1)
   }
   return code === 'UNEXPECTED_TOKEN'
