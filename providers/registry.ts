@@ -36,14 +36,17 @@ export function createSecretStores(opts: StoreRegistryOptions): SecretStores {
         store = new LocalSecretStore({ name, dir, key: loadLocalKey(cfg, opts.repoRoot, env) })
         break
       }
-      default:
-        throw new UserError(
-          'PROVIDER_UNAVAILABLE',
-          `Provider kind ${cfg.kind} (provider "${name}") is not available in this build.`,
-          {
-            next: 'Use a provider kind this version supports.',
-          },
-        )
+      case 'vault': {
+        const { createVaultSecretStore } = await import('./secret-stores/vault/index.js')
+        store = await createVaultSecretStore(cfg, { name, env })
+        break
+      }
+      case 'aws-secrets-manager':
+      case 'aws-iam': {
+        const { createAwsSecretStore } = await import('./secret-stores/aws/index.js')
+        store = createAwsSecretStore(name, opts.config.providers, { env })
+        break
+      }
     }
     const resilient = resilientStore(store, opts.resilience ?? DEFAULT_RESILIENCE)
     return opts.wrap ? opts.wrap(resilient) : resilient

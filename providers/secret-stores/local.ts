@@ -25,6 +25,8 @@ import type { ProviderConfig, Target } from '../../src/spec/schema.js'
 const FORMAT = 'nhi-recover-local-store/v1'
 
 interface StoredVersion extends VersionInfo {
+  /** The rollback request that demoted this version, so a repeat of it changes nothing. */
+  rolledBackBy?: string
   iv?: string
   tag?: string
   data?: string
@@ -224,10 +226,11 @@ export class LocalSecretStore implements SecretStore {
     })
   }
 
-  async rollback(target: Target, _req: StageRequest): Promise<VersionInfo> {
+  async rollback(target: Target, req: StageRequest): Promise<VersionInfo> {
     const path = pathOf(target)
     return this.#update(path, (s) => {
       const current = s.versions.find((x) => x.stages.includes('current'))
+      if (s.versions.some((x) => x.rolledBackBy === req.requestId) && current) return publicInfo(current)
       const previous = s.versions.find((x) => x.stages.includes('previous'))
       if (!previous || previous.retired) {
         throw new CheckFailedError(
@@ -238,7 +241,10 @@ export class LocalSecretStore implements SecretStore {
           },
         )
       }
-      if (current) current.stages = []
+      if (current) {
+        current.stages = []
+        current.rolledBackBy = req.requestId
+      }
       previous.stages = ['current']
       return publicInfo(previous)
     })

@@ -9,7 +9,7 @@ import { stages, type SecretStore, type VersionInfo } from './secret-store.js'
 export interface RecordedCall {
   provider: string
   target: string
-  call: 'prepare' | 'verify' | 'promote' | 'discard' | 'rollback' | 'retire'
+  call: 'revoke' | 'prepare' | 'verify' | 'promote' | 'discard' | 'rollback' | 'retire'
   detail: string
 }
 
@@ -54,5 +54,18 @@ export function recordingStore(store: SecretStore, log: RecordedCall[]): SecretS
     async retire(t, r) {
       rec(t, 'retire', `would retire version ${r.versionId}`)
     },
+    ...(store.revoke
+      ? {
+          async revoke(t, r) {
+            const current = stages(await store.describe(t)).current
+            rec(
+              t,
+              'revoke',
+              `would disable the current credential (version ${current?.id ?? 'none'}) at once`,
+            )
+            return { versionId: current?.id ?? '(none)' }
+          },
+        }
+      : {}),
   }
 }

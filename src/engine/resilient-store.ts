@@ -89,5 +89,6 @@ export function resilientStore(
     discard: (t, r) => call('discard', () => store.discard(t, r)),
     rollback: (t, r) => call('rollback', () => store.rollback(t, r)),
     retire: (t, r) => call('retire', () => store.retire(t, r)),
+    ...(store.revoke ? { revoke: (t, r) => call('revoke', () => store.revoke!(t, r)) } : {}),
   }
 }

@@ -14,7 +14,7 @@ import type { ExecutableSpec, LedgerRecord, Outcome } from './ports.js'
 import { stages, type SecretStore } from './secret-store.js'
 import type { CrashHook } from './test-hooks.js'
 
-export type Step = 'prepare' | 'verify' | 'promote' | 'retire' | 'rollback'
+export type Step = 'revoke' | 'prepare' | 'verify' | 'promote' | 'retire' | 'rollback'
 
 export interface RequestOutcome {
   outcome: Outcome
@@ -49,17 +49,24 @@ export async function runRequest(x: ExecutableSpec, deps: RunRequestDeps): Promi
   const id = spec.id
   const step = (s: Step, detail: string) => deps.onStep?.(id, s, detail)
 
+  if (spec.action === 'revoke' && store.revoke) {
+    // A compromised credential stops working first, before anything else is written.
+    const revoked = await store.revoke(spec.target, { requestId: id })
+    step('revoke', `disabled the current credential (version ${revoked.versionId})`)
+  }
   const st = stages(await store.describe(spec.target))
   let resumed = false
   let before = st.current?.id
   let after: string
 
   if (st.current?.requestId === id) {
-    // An earlier run promoted this request's version and died before auditing it.
+    // An earlier run promoted this request's version and died before auditing it. Promote
+    // again (it is idempotent) so that any cleanup the provider does on promote completes.
     resumed = true
     before = st.previous?.id
     after = st.current.id
-    step('promote', `already promoted version ${after} (resumed)`)
+    await store.promote(spec.target, { requestId: id, versionId: after, expectedCurrent: before })
+    step('promote', `version ${after} was already promoted (resumed)`)
   } else {
     if (st.pending && st.pending.requestId !== id) {
       throw new CheckFailedError(
@@ -137,7 +144,11 @@ export async function runRequest(x: ExecutableSpec, deps: RunRequestDeps): Promi
   return result
 }
 
-/** Restores the version that the rolled-back request replaced. Safe to repeat. */
+/**
+ * Restores the version that the rolled-back request replaced. Stores make rollback idempotent
+ * per request id, so a repeat after a crash finishes the same rollback; the engine only checks
+ * that nothing else changed the target since the rotation it undoes.
+ */
 async function runRollback(x: ExecutableSpec, deps: RunRequestDeps): Promise<RequestOutcome> {
   const { spec } = x
   const original = deps.rollbackOf
@@ -148,33 +159,25 @@ async function runRollback(x: ExecutableSpec, deps: RunRequestDeps): Promise<Req
       { next: 'Check rollbackOf against "nhi-recover audit log".' },
     )
   }
-  const st = stages(await deps.store.describe(spec.target))
-  if (st.current?.id === original.versionBefore) {
-    deps.onStep?.(spec.id, 'rollback', `version ${original.versionBefore} is already current (resumed)`)
-    return {
-      outcome: 'succeeded',
-      reason: 'rollback completed (resumed)',
-      versionBefore: original.versionAfter,
-      versionAfter: original.versionBefore,
-      resumed: true,
-    }
-  }
-  if (st.current?.id !== original.versionAfter) {
+  const current = stages(await deps.store.describe(spec.target)).current
+  const untouched = current?.id === original.versionAfter
+  const alreadyOurs = current?.requestId === spec.id || current?.id === original.versionBefore
+  if (!untouched && !alreadyOurs) {
     throw new CheckFailedError(
       'ROLLBACK_STATE_CHANGED',
-      `${describeTarget(spec)} is no longer at version ${original.versionAfter} (current: ${st.current?.id ?? 'none'}); refusing to roll back over a later change.`,
+      `${describeTarget(spec)} is no longer at version ${original.versionAfter} (current: ${current?.id ?? 'none'}); refusing to roll back over a later change.`,
       { next: 'File a new rotation request instead.' },
     )
   }
   const restored = await deps.store.rollback(spec.target, { requestId: spec.id })
-  deps.onStep?.(spec.id, 'rollback', `version ${restored.id} is current again`)
+  deps.onStep?.(spec.id, 'rollback', `version ${restored.id} is current${alreadyOurs ? ' (resumed)' : ''}`)
   deps.crash('after-promote', spec.id)
   return {
     outcome: 'succeeded',
-    reason: 'rollback completed',
+    reason: `rollback of ${original.requestId} completed${alreadyOurs ? ' (resumed)' : ''}`,
     versionBefore: original.versionAfter,
     versionAfter: restored.id,
-    resumed: false,
+    resumed: alreadyOurs,
   }
 }
 

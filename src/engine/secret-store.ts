@@ -57,8 +57,17 @@ export interface SecretStore {
   ): Promise<void>
   /** Drops a pending version that failed verification. */
   discard(target: Target, req: StageRequest & { versionId: string }): Promise<void>
-  /** Makes previous current again; the rolled-back version loses its stages. Returns the now-current version. */
+  /**
+   * Makes previous current again; the rolled-back version loses its stages. Returns the
+   * now-current version. Idempotent per request id: a repeat by the same request finishes or
+   * confirms its own rollback and never rolls back twice.
+   */
   rollback(target: Target, req: StageRequest): Promise<VersionInfo>
+  /**
+   * For action revoke, where the store can: disables the current credential at once, before
+   * anything else is written (a compromised key must stop working first). Idempotent.
+   */
+  revoke?(target: Target, req: StageRequest): Promise<{ versionId: string }>
   /** Destroys or revokes a version that is no longer current. Never touches the current version. */
   retire(target: Target, req: StageRequest & { versionId: string }): Promise<void>
 }
