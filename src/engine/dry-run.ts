@@ -61,7 +61,7 @@ export function recordingStore(store: SecretStore, log: RecordedCall[]): SecretS
             rec(
               t,
               'revoke',
-              `would disable the current credential (version ${current?.id ?? 'none'}) at once`,
+              `would disable the current credential (version ${current?.id ?? 'none'}) at once for ${r.requestId}`,
             )
             return { versionId: current?.id ?? '(none)' }
           },
