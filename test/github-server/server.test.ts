@@ -4,6 +4,8 @@ import { startGitHubServer, type GitHubServer } from './server.js'
 import { OpenApiValidator, nullableToJsonSchema } from './openapi.js'
 
 const TOKEN = 'ghs_testserver_token_0123456789'
+/** Octokit logs every failed request; the 404 and 401 here are expected. */
+const quiet = { debug() {}, info() {}, warn() {}, error() {} }
 const sha = (n: number) => n.toString(16).padStart(40, '0')
 const person = (name: string, date = '2025-01-01T00:00:00Z') => ({ name, email: `${name}@example.com`, date })
 
@@ -13,7 +15,7 @@ describe('the local GitHub server, through real Octokit', () => {
 
   beforeAll(async () => {
     gh = await startGitHubServer({ token: TOKEN })
-    octokit = new Octokit({ auth: TOKEN, baseUrl: gh.url })
+    octokit = new Octokit({ auth: TOKEN, baseUrl: gh.url, log: quiet })
     const s = gh.state
     s.addUser('alice', { email: 'alice@example.com', member: true })
     s.addUser('bob', { email: 'bob@example.com', member: true })
@@ -103,7 +105,7 @@ describe('the local GitHub server, through real Octokit', () => {
   })
 
   it('refuses a wrong token with 401', async () => {
-    const other = new Octokit({ auth: 'wrong', baseUrl: gh.url })
+    const other = new Octokit({ auth: 'wrong', baseUrl: gh.url, log: quiet })
     await expect(
       other.rest.pulls.get({ owner: 'acme', repo: 'recovery', pull_number: 7 }),
     ).rejects.toMatchObject({
