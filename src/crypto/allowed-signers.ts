@@ -163,17 +163,19 @@ export function formatSshTime(date: Date): string {
     .replace(/\.\d+Z$/, 'Z')
 }
 
+const patterns = new Map<string, RegExp>()
+
 /** glob match with `*` and `?` (OpenSSH match_pattern). */
 function matchPattern(s: string, pattern: string): boolean {
-  const re = new RegExp(
-    '^' +
-      pattern
-        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-        .replace(/\*/g, '.*')
-        .replace(/\?/g, '.') +
-      '$',
-    's',
-  )
+  let re = patterns.get(pattern)
+  if (!re) {
+    const body = pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')
+    re = new RegExp('^' + body + '$', 's')
+    if (patterns.size < 10_000) patterns.set(pattern, re)
+  }
   return re.test(s)
 }
 
@@ -215,14 +217,17 @@ export function checkSigner(
   q: { publicKey: SshPublicKey; namespace: string; time: Date; principal?: string },
 ): SignerCheck {
   const when = Math.floor(q.time.getTime() / 1000)
-  const fp = fingerprint(q.publicKey)
-  let best: Extract<SignerCheck, { ok: false }> = {
+  // Only failures need the fingerprint; the ledger verifier calls this once per entry.
+  let fpCache: string | undefined
+  const fpOf = () => (fpCache ??= fingerprint(q.publicKey))
+  let best: Extract<SignerCheck, { ok: false }> | undefined
+  const unknown = (): Extract<SignerCheck, { ok: false }> => ({
     ok: false,
     reason: 'unknown-key',
-    detail: `key ${fp} is not in the allowed signers`,
-  }
+    detail: `key ${fpOf()} is not in the allowed signers`,
+  })
   const worse = (f: Extract<SignerCheck, { ok: false }>) => {
-    if (FAILURE_RANK[f.reason] > FAILURE_RANK[best.reason]) best = f
+    if (!best || FAILURE_RANK[f.reason] > FAILURE_RANK[best.reason]) best = f
   }
   for (const s of signers) {
     if (s.certAuthority || !sameKey(s.publicKey, q.publicKey)) continue
@@ -231,7 +236,7 @@ export function checkSigner(
       worse({
         ok: false,
         reason: 'principal-mismatch',
-        detail: `key ${fp} is allowed for "${s.principals}", not for principal "${q.principal}" (${at})`,
+        detail: `key ${fpOf()} is allowed for "${s.principals}", not for principal "${q.principal}" (${at})`,
         signer: s,
       })
       continue
@@ -240,7 +245,7 @@ export function checkSigner(
       worse({
         ok: false,
         reason: 'namespace-not-allowed',
-        detail: `key ${fp} may sign only namespaces "${s.namespaces}", not "${q.namespace}" (${at})`,
+        detail: `key ${fpOf()} may sign only namespaces "${s.namespaces}", not "${q.namespace}" (${at})`,
         signer: s,
       })
       continue
@@ -249,7 +254,7 @@ export function checkSigner(
       worse({
         ok: false,
         reason: 'not-yet-valid',
-        detail: `key ${fp} is valid only from ${iso(s.validAfter)}; signed at ${iso(when)} (${at})`,
+        detail: `key ${fpOf()} is valid only from ${iso(s.validAfter)}; signed at ${iso(when)} (${at})`,
         signer: s,
       })
       continue
@@ -258,14 +263,14 @@ export function checkSigner(
       worse({
         ok: false,
         reason: 'expired',
-        detail: `key ${fp} was valid only until ${iso(s.validBefore)}; signed at ${iso(when)} (${at})`,
+        detail: `key ${fpOf()} was valid only until ${iso(s.validBefore)}; signed at ${iso(when)} (${at})`,
         signer: s,
       })
       continue
     }
     return { ok: true, signer: s }
   }
-  return best
+  return best ?? unknown()
 }
 
 function iso(seconds: number): string {

@@ -99,9 +99,21 @@ export async function* catFileBatch(cwd: string, oids: Iterable<string>): AsyncG
   feeding.catch(() => {})
 
   let buf: Buffer = Buffer.alloc(0)
+  // Pieces of a large object wait here until it is complete, so it is copied once, not per piece.
+  let pending: Buffer[] = []
+  /** Bytes held in buf and pending; need: bytes the next object takes, 0 while unknown. */
+  let held = 0
+  let need = 0
   try {
     for await (const piece of child.stdout as AsyncIterable<Buffer>) {
-      buf = buf.length === 0 ? piece : Buffer.concat([buf, piece])
+      if (need > 0 && held + piece.length < need) {
+        pending.push(piece)
+        held += piece.length
+        continue
+      }
+      buf = pending.length || buf.length ? Buffer.concat([buf, ...pending, piece]) : piece
+      pending = []
+      need = 0
       let pos = 0
       for (;;) {
         const nl = buf.indexOf(10, pos)
@@ -117,11 +129,15 @@ export async function* catFileBatch(cwd: string, oids: Iterable<string>): AsyncG
             'GIT_FAILED',
             `unexpected git cat-file output: ${header.slice(0, 80)}`,
           )
-        if (buf.length < nl + 1 + size + 1) break
+        if (buf.length < nl + 1 + size + 1) {
+          need = nl + 1 + size + 1 - pos
+          break
+        }
         yield { oid: parts[0]!, type: parts[1]!, data: buf.subarray(nl + 1, nl + 1 + size) }
         pos = nl + 1 + size + 1
       }
       buf = buf.subarray(pos)
+      held = buf.length
     }
     await feeding
   } finally {
