@@ -5,16 +5,7 @@
  * linear in the file size.
  */
 import { createHash } from 'node:crypto'
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  lstatSync,
-  openSync,
-  readSync,
-  realpathSync,
-  statSync,
-} from 'node:fs'
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync } from 'node:fs'
 import { isAbsolute, relative, sep } from 'node:path'
 import {
   CST,
@@ -25,7 +16,8 @@ import {
   isScalar,
   Lexer,
   LineCounter,
-  parseAllDocuments,
+  Composer,
+  Parser,
 } from 'yaml'
 import type { Document, Node as YamlNode } from 'yaml'
 import { capProblems, type Problem } from './problems.js'
@@ -80,59 +72,81 @@ export type SafeRead = { ok: true; bytes: Buffer } | { ok: false; code: string; 
  */
 export function readFileInRepo(absPath: string, repoRoot: string, maxBytes: number): SafeRead {
   const fail = (code: string, message: string): SafeRead => ({ ok: false, code, message })
+  const isLink = () => lstatSync(absPath, { throwIfNoEntry: false })?.isSymbolicLink() === true
+  let real: string
   try {
-    const link = lstatSync(absPath)
-    let real: string
-    try {
-      real = realpathSync(absPath)
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ENOENT') return fail('FILE_NOT_FOUND', 'is a symbolic link to a file that does not exist')
-      if (code === 'ELOOP') return fail('BAD_SYMLINK', 'is a symbolic link loop')
-      throw err
-    }
-    if (!isInside(realpathSync(repoRoot), real)) {
-      return link.isSymbolicLink()
-        ? fail(
-            'PATH_OUTSIDE_REPO',
-            'is a symbolic link that points outside the repository; refusing to read it',
-          )
-        : fail(
-            'PATH_OUTSIDE_REPO',
-            'lies outside the repository (through a linked directory); refusing to read it',
-          )
-    }
-    const st = statSync(real)
+    real = realpathSync.native(absPath)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT')
+      return isLink()
+        ? fail('FILE_NOT_FOUND', 'is a symbolic link to a file that does not exist')
+        : fail('FILE_NOT_FOUND', 'does not exist')
+    if (code === 'ELOOP') return fail('BAD_SYMLINK', 'is a symbolic link loop')
+    return failForErrno(code)
+  }
+  if (!isInside(realRoot(repoRoot), real)) {
+    return isLink()
+      ? fail(
+          'PATH_OUTSIDE_REPO',
+          'is a symbolic link that points outside the repository; refusing to read it',
+        )
+      : fail(
+          'PATH_OUTSIDE_REPO',
+          'lies outside the repository (through a linked directory); refusing to read it',
+        )
+  }
+  let fd: number
+  try {
+    fd = openSync(real, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0))
+  } catch (err) {
+    return failForErrno((err as NodeJS.ErrnoException).code)
+  }
+  try {
+    const st = fstatSync(fd)
     if (st.isDirectory()) return fail('NOT_A_FILE', 'is a directory, not a spec file')
     if (!st.isFile()) return fail('NOT_A_FILE', 'is not a regular file (a device, pipe or socket)')
     if (st.size > maxBytes) return fail('FILE_TOO_LARGE', tooLarge(maxBytes))
-    const fd = openSync(real, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0))
-    try {
-      if (!fstatSync(fd).isFile()) return fail('NOT_A_FILE', 'is not a regular file')
-      // Read at most maxBytes+1 bytes, so a file that grows after the stat is still caught.
-      const buf = Buffer.allocUnsafe(Math.min(st.size, maxBytes) + 1)
-      let total = 0
-      for (;;) {
-        const n = readSync(fd, buf, total, buf.length - total, null)
-        if (n === 0) break
-        total += n
-        if (total > maxBytes) return fail('FILE_TOO_LARGE', tooLarge(maxBytes))
-        if (total === buf.length) break
-      }
-      return { ok: true, bytes: buf.subarray(0, total) }
-    } finally {
-      closeSync(fd)
+    // Read at most maxBytes+1 bytes, so a file that grows after the stat is still caught.
+    const buf = Buffer.allocUnsafe(Math.min(st.size, maxBytes) + 1)
+    let total = 0
+    for (;;) {
+      const n = readSync(fd, buf, total, buf.length - total, null)
+      if (n === 0) break
+      total += n
+      if (total > maxBytes) return fail('FILE_TOO_LARGE', tooLarge(maxBytes))
+      if (total === buf.length) break
     }
+    return { ok: true, bytes: buf.subarray(0, total) }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return fail('FILE_NOT_FOUND', 'does not exist')
-    if (code === 'ELOOP')
-      return fail('PATH_OUTSIDE_REPO', 'is a symbolic link that was swapped while reading')
-    if (code === 'EACCES' || code === 'EPERM')
-      return fail('FILE_UNREADABLE', 'cannot be read (permission denied)')
-    if (code === 'EISDIR') return fail('NOT_A_FILE', 'is a directory, not a spec file')
-    return fail('FILE_UNREADABLE', `cannot be read (${code ?? 'unknown error'})`)
+    return failForErrno((err as NodeJS.ErrnoException).code)
+  } finally {
+    closeSync(fd)
   }
+}
+
+function failForErrno(code: string | undefined): SafeRead {
+  const fail = (c: string, message: string): SafeRead => ({ ok: false, code: c, message })
+  if (code === 'ENOENT') return fail('FILE_NOT_FOUND', 'does not exist')
+  // The resolved path was a symlink by the time it was opened: someone swapped it.
+  if (code === 'ELOOP') return fail('BAD_SYMLINK', 'is a symbolic link that changed while it was read')
+  if (code === 'ENXIO') return fail('NOT_A_FILE', 'is not a regular file (a device, pipe or socket)')
+  if (code === 'EISDIR') return fail('NOT_A_FILE', 'is a directory, not a spec file')
+  if (code === 'EACCES' || code === 'EPERM')
+    return fail('FILE_UNREADABLE', 'cannot be read (permission denied)')
+  return fail('FILE_UNREADABLE', `cannot be read (${code ?? 'unknown error'})`)
+}
+
+const realRoots = new Map<string, string>()
+
+/** The repo root without symlinks; looked up once per process, as it does not move. */
+function realRoot(root: string): string {
+  let real = realRoots.get(root)
+  if (real === undefined) {
+    real = realpathSync.native(root)
+    realRoots.set(root, real)
+  }
+  return real
 }
 
 function tooLarge(max: number): string {
@@ -239,35 +253,43 @@ export function parseYamlSource(source: string, file: string, sha256: string, li
   const lineCounter = new LineCounter()
   const fail = (problems: Problem[]): YamlLoad => ({ ok: false, problems: capProblems(problems, file) })
 
-  // One cheap pass of the lexer first: the parser needs memory per nesting level, so a
-  // hostile depth must be refused before it runs.
-  const scan = scanTokens(source, limits.maxDepth)
-  if (scan.tooDeepAt !== undefined) {
-    const lc = new LineCounter()
-    lc.addNewLine(0)
-    for (let i = source.indexOf('\n'); i !== -1; i = source.indexOf('\n', i + 1)) lc.addNewLine(i + 1)
-    return fail([{ file, ...lc.linePos(scan.tooDeepAt), code: 'NESTING_TOO_DEEP', message: tooDeep(limits) }])
+  // One pass: each lexeme is watched, then handed to the parser. The parser needs memory per
+  // nesting level, so a hostile depth is refused before it has seen more than a few levels.
+  const scan = new TokenScan(limits.maxDepth)
+  const parser = new Parser(lineCounter.addNewLine)
+  lineCounter.addNewLine(0)
+  const tokens: CST.Token[] = []
+  for (const lexeme of new Lexer().lex(source)) {
+    if (!scan.feed(lexeme)) {
+      const lc = new LineCounter()
+      lc.addNewLine(0)
+      for (let i = source.indexOf('\n'); i !== -1; i = source.indexOf('\n', i + 1)) lc.addNewLine(i + 1)
+      return fail([
+        { file, ...lc.linePos(scan.tooDeepAt ?? 0), code: 'NESTING_TOO_DEEP', message: tooDeep(limits) },
+      ])
+    }
+    for (const token of parser.next(lexeme)) tokens.push(token)
   }
-
-  const docs = parseAllDocuments(source, {
-    lineCounter,
+  for (const token of parser.end()) tokens.push(token)
+  // What parseAllDocuments does, with the tokens above.
+  const composer = new Composer({
     // Our own duplicate check below is linear; the parser's is quadratic in the keys of a map.
     uniqueKeys: false,
     stringKeys: true,
     strict: true,
     // !!binary, !!timestamp, !!set and friends would turn text into Buffers, Dates and Sets.
     resolveKnownTags: false,
-    prettyErrors: false,
     // The parser would otherwise print warnings that quote the source to stderr.
     logLevel: 'error',
   })
+  const docs = Array.from(composer.compose(tokens)) as Document.Parsed[]
   const at = (offset: number) => lineCounter.linePos(offset)
   const commentSecrets = (): Problem[] =>
     scan.comments.flatMap((c) => {
       const kind = detectSecret(c.text)
       return kind ? [inlineSecretProblem(file, at(c.offset), c.where, kind)] : []
     })
-  const list: Document.Parsed[] = Array.isArray(docs) ? docs : []
+  const list = docs
   const real = list.filter((d) => !isEmptyNode(d.contents) || d.errors.length > 0)
   if (real.length === 0) {
     const secrets = commentSecrets()
@@ -360,61 +382,61 @@ function tooDeep(limits: YamlLimits): string {
 }
 
 /**
- * One pass over the lexer's tokens: collects comments and estimates the nesting depth. The
- * estimate counts each flow bracket twice (a flow pair can hide an implicit map) and each
- * block indicator at a new column once, so it is never below the real depth and at most about
- * twice it. Refusing above 2 × maxDepth + 8 is therefore always right; the exact limit is
- * checked on the parsed tree, which by then is small. Lexing stops at the refusal.
+ * Watches the lexer's tokens as they stream to the parser: collects comments and names, and
+ * estimates the nesting depth. The estimate counts each flow bracket twice (a flow pair can
+ * hide an implicit map) and each block indicator at a new column once, so it is never below
+ * the real depth and at most about twice it. Refusing above 2 × maxDepth + 8 is therefore
+ * always right, and stops the parser before it holds more than a few dozen levels; the exact
+ * limit is checked on the parsed tree.
  */
-function scanTokens(source: string, maxDepth: number): { tooDeepAt?: number; comments: YamlComment[] } {
-  const comments: YamlComment[] = []
-  const threshold = 2 * maxDepth + 8
+class TokenScan {
+  readonly comments: YamlComment[] = []
+  /** Set when the document is certainly too deep: where to show it. */
+  tooDeepAt: number | undefined
+  private readonly threshold: number
   // Where the depth, counting each bracket once, first passed the limit: the place to show.
-  let firstTooDeep: number | undefined
-  const block: Array<{ col: number; seq: boolean }> = []
-  let flow = 0
-  let lastOpened = 0
-  let offset = 0
-  let lineStart = 0
-  let keyCol = -1
-  let atScalar = false
-  const push = (col: number, seq: boolean) => {
-    while (block.length > 0 && block.at(-1)!.col > col) block.pop()
-    if (!seq) while (block.length > 0 && block.at(-1)!.col === col && block.at(-1)!.seq) block.pop()
-    const top = block.at(-1)
-    if (top && top.col === col && top.seq === seq) return
-    block.push({ col, seq })
-    lastOpened = lineStart + col
+  private firstTooDeep: number | undefined
+  private readonly block: Array<{ col: number; seq: boolean }> = []
+  private flow = 0
+  private lastOpened = 0
+  private offset = 0
+  private lineStart = 0
+  private keyCol = -1
+  private atScalar = false
+
+  constructor(private readonly maxDepth: number) {
+    this.threshold = 2 * maxDepth + 8
   }
-  for (const lexeme of new Lexer().lex(source)) {
-    if (atScalar) {
-      atScalar = false
-      if (keyCol < 0) keyCol = offset - lineStart
+
+  /** Takes the next lexeme; false once the document is too deep to go on. */
+  feed(lexeme: string): boolean {
+    if (this.atScalar) {
+      this.atScalar = false
+      if (this.keyCol < 0) this.keyCol = this.offset - this.lineStart
     } else {
-      const col = offset - lineStart
-      switch (CST.tokenType(lexeme)) {
+      const col = this.offset - this.lineStart
+      const type = CST.tokenType(lexeme)
+      switch (type) {
         case 'scalar':
-          atScalar = true
-          continue
+          this.atScalar = true
+          return true
         case 'doc-mode':
         case 'flow-error-end':
-          continue
+          return true
         case 'newline':
-          keyCol = -1
+          this.keyCol = -1
           break
         case 'doc-start':
         case 'doc-end':
-          block.length = 0
-          flow = 0
+          this.block.length = 0
+          this.flow = 0
           break
         case 'comment':
-          comments.push({ offset, text: lexeme, where: '(comment)' })
-          break
         case 'anchor':
         case 'alias':
         case 'tag':
-          comments.push({ offset, text: lexeme, where: `(${CST.tokenType(lexeme)})` as YamlComment['where'] })
-          if (keyCol < 0) keyCol = col
+          this.comments.push({ offset: this.offset, text: lexeme, where: `(${type})` })
+          if (type !== 'comment' && this.keyCol < 0) this.keyCol = col
           break
         case 'space':
         case 'byte-order-mark':
@@ -423,38 +445,53 @@ function scanTokens(source: string, maxDepth: number): { tooDeepAt?: number; com
           break
         case 'flow-map-start':
         case 'flow-seq-start':
-          if (keyCol < 0) keyCol = col
-          flow++
-          lastOpened = offset
+          if (this.keyCol < 0) this.keyCol = col
+          this.flow++
+          this.lastOpened = this.offset
           break
         case 'flow-map-end':
         case 'flow-seq-end':
-          if (flow > 0) flow--
+          if (this.flow > 0) this.flow--
           break
         case 'seq-item-ind':
         case 'explicit-key-ind':
-          if (flow === 0) {
-            push(col, CST.tokenType(lexeme) === 'seq-item-ind')
-            keyCol = -1
+          if (this.flow === 0) {
+            this.push(col, type === 'seq-item-ind')
+            this.keyCol = -1
           }
           break
         case 'map-value-ind':
-          if (flow === 0) {
-            push(keyCol < 0 ? col : keyCol, false)
-            keyCol = -1
+          if (this.flow === 0) {
+            this.push(this.keyCol < 0 ? col : this.keyCol, false)
+            this.keyCol = -1
           }
           break
         default:
-          if (keyCol < 0) keyCol = col
+          if (this.keyCol < 0) this.keyCol = col
       }
     }
-    if (firstTooDeep === undefined && block.length + flow > maxDepth) firstTooDeep = lastOpened
-    if (block.length + 2 * flow > threshold) return { tooDeepAt: firstTooDeep ?? offset, comments }
+    const depth = this.block.length + this.flow
+    if (this.firstTooDeep === undefined && depth > this.maxDepth) this.firstTooDeep = this.lastOpened
+    if (this.block.length + 2 * this.flow > this.threshold) {
+      this.tooDeepAt = this.firstTooDeep ?? this.offset
+      return false
+    }
     const nl = lexeme.lastIndexOf('\n')
-    if (nl !== -1) lineStart = offset + nl + 1
-    offset += lexeme.length
+    if (nl !== -1) this.lineStart = this.offset + nl + 1
+    this.offset += lexeme.length
+    return true
   }
-  return { comments }
+
+  /** A block collection starts at `col`, unless it continues the one already open there. */
+  private push(col: number, seq: boolean): void {
+    const block = this.block
+    while (block.length > 0 && block.at(-1)!.col > col) block.pop()
+    if (!seq) while (block.length > 0 && block.at(-1)!.col === col && block.at(-1)!.seq) block.pop()
+    const top = block.at(-1)
+    if (top && top.col === col && top.seq === seq) return
+    block.push({ col, seq })
+    this.lastOpened = this.lineStart + col
+  }
 }
 
 // Only these codes carry parser messages that can quote the file (a token, a tag, an escape,
