@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { validateSpecs, type ValidateResult } from '../../src/spec/validate.js'
+import { renderValidateReport } from '../../src/spec/report.js'
 import { UserError } from '../../src/errors.js'
 import { envelope, runCli } from '../helpers/cli.js'
 import { tempRepo, type TempRepo } from '../helpers/temp-repo.js'
@@ -539,6 +540,24 @@ describe('other hostile shapes', () => {
       line: 0,
       message: 'has more than 25 problems; only the first 25 are shown',
     })
+  })
+})
+
+describe('hostile file names', () => {
+  it('cannot forge or hide output lines with a newline, escapes or bidi controls in the name', async () => {
+    const name = 'evil\n::error file=forged.yaml::all good\u001b[2K\u202e.yaml'
+    const result = await validateOne(name, '')
+    expect(onlyProblem(result)).toMatchObject({ file: `recovery-specs/${name}`, code: 'EMPTY_FILE' })
+    for (const githubActions of [false, true]) {
+      const lines = renderValidateReport(result, { githubActions }).split('\n')
+      expect(lines.some((l) => l.startsWith('::error file=forged.yaml'))).toBe(false)
+      expect(lines.join('\n')).not.toContain('\u001b')
+      expect(lines.join('\n')).not.toContain('\u202e')
+      expect(lines[0]).toBe(
+        'recovery-specs/evil\\u000a::error file=forged.yaml::all good\\u001b[2K\\u202e.yaml: holds no YAML content (it is empty or only comments); a spec must contain one YAML mapping [EMPTY_FILE]',
+      )
+    }
+    rmSync(join(repo.root, 'recovery-specs', name))
   })
 })
 
