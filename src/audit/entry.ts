@@ -48,7 +48,8 @@ export const AuditEvent = z.strictObject({
     specPath: text(512).min(1),
     specSha256: sha256,
   }),
-  action: z.enum(ACTIONS),
+  /** The spec's action, or retire: the engine destroying a previous credential once its retention passed. */
+  action: z.enum([...ACTIONS, 'retire']),
   provider: id,
   /** Where the credential lives, e.g. "kv-v2:secret/payments/api-key#value". Never a value. */
   target: text(1024).min(1),

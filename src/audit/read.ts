@@ -18,6 +18,12 @@ export interface LedgerListing {
   strays: { path: string; why: string }[]
 }
 
+/** Ids of the empty blob in SHA-1 and SHA-256 repositories. */
+const EMPTY_BLOBS = new Set([
+  'e69de29bb2d1d6434b8b29ae775ad8c2e48c5391',
+  '473a0f4c3be8a93681a267e3b1e9a7dcda1185436fe141f7749120a303721813',
+])
+
 /** Every file under `auditPath` in `commit`, split into entry files and strays. */
 export async function listEntryFiles(
   repoRoot: string,
@@ -34,6 +40,8 @@ export async function listEntryFiles(
     const [mode, type, oid] = rec.slice(0, tab).split(' ')
     const path = rec.slice(tab + 1)
     const range = path.startsWith(prefix) ? rangeFromPath(path.slice(prefix.length)) : undefined
+    // init keeps the empty directory in git with an empty .gitkeep; anything else there is a stray.
+    if (path === `${auditPath}/.gitkeep` && type === 'blob' && EMPTY_BLOBS.has(oid!)) continue
     if (range === undefined)
       strays.push({ path, why: 'is not an entry file (AUDIT/entries/NNNNNNN/FIRST-LAST.jsonl)' })
     else if (type !== 'blob' || mode !== '100644')

@@ -131,120 +131,133 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
     maxSeq = expect - 1
   }
 
-  // 2. History: only signed audit commits add entries; nothing ever changes or goes away.
-  const history = (await firstParentChanges(repoRoot, commit, auditPath)).reverse()
-  const commitObjects = new Map<string, ReturnType<typeof parseCommit>>()
-  for await (const obj of catFileBatch(
-    repoRoot,
-    history.map((h) => h.oid),
-  ))
-    commitObjects.set(obj.oid, parseCommit(obj.oid, obj.data))
+  // Worker threads take a moment to load; let them start while git walks the history.
+  const checkerStarting = createEntryChecker({
+    signersText: opts.allowedSigners.text,
+    signersFile: opts.allowedSigners.file,
+    workers: opts.workers ?? defaultWorkers(maxSeq),
+  })
+
   const auditCommits: { oid: string; info: AuditCommitInfo }[] = []
-  const modified: {
-    commit: string
-    path: string
-    first: number
-    last: number
-    oldOid: string
-    newOid: string
-  }[] = []
   const prefix = `${auditPath}/entries/`
-  for (const h of history) {
-    const short = h.oid.slice(0, 12)
-    const added: { first: number; last: number }[] = []
-    for (const c of h.changes) {
-      const range = c.path.startsWith(prefix) ? rangeFromPath(c.path.slice(prefix.length)) : undefined
-      if (range === undefined) {
-        if (c.status !== 'D')
+  try {
+    // 2. History: only signed audit commits add entries; nothing ever changes or goes away.
+    const history = (await firstParentChanges(repoRoot, commit, auditPath)).reverse()
+    const commitObjects = new Map<string, ReturnType<typeof parseCommit>>()
+    for await (const obj of catFileBatch(
+      repoRoot,
+      history.map((h) => h.oid),
+    ))
+      commitObjects.set(obj.oid, parseCommit(obj.oid, obj.data))
+    const modified: {
+      commit: string
+      path: string
+      first: number
+      last: number
+      oldOid: string
+      newOid: string
+    }[] = []
+    for (const h of history) {
+      const short = h.oid.slice(0, 12)
+      const added: { first: number; last: number }[] = []
+      for (const c of h.changes) {
+        const range = c.path.startsWith(prefix) ? rangeFromPath(c.path.slice(prefix.length)) : undefined
+        if (range === undefined) {
+          if (c.status !== 'D')
+            add({
+              code: 'UNEXPECTED_FILE',
+              commit: h.oid,
+              path: c.path,
+              message: `commit ${short} wrote ${c.path}, which is not an entry file`,
+            })
+          continue
+        }
+        const sp = span(range.first, range.last, c.path)
+        if (c.status === 'A') {
+          added.push(range)
+          everAdded.push({ ...range, path: c.path })
+        } else if (c.status === 'D')
           add({
-            code: 'UNEXPECTED_FILE',
+            code: 'ENTRY_DELETED',
+            sequence: range.first,
             commit: h.oid,
             path: c.path,
-            message: `commit ${short} wrote ${c.path}, which is not an entry file`,
+            message: `${sp.text} ${sp.was} deleted by commit ${short}`,
           })
-        continue
+        else modified.push({ commit: h.oid, path: c.path, ...range, oldOid: c.oldOid, newOid: c.newOid })
       }
-      const sp = span(range.first, range.last, c.path)
-      if (c.status === 'A') {
-        added.push(range)
-        everAdded.push({ ...range, path: c.path })
-      } else if (c.status === 'D')
+      if (added.length === 0) continue
+      added.sort((a, b) => a.first - b.first)
+      const first = added[0]!.first
+      const last = added[added.length - 1]!.last
+      // The files a commit adds must join up into one run of entries.
+      const contiguous = added.every((r, k) => k === 0 || r.first === added[k - 1]!.last + 1)
+      const what = first === last ? at(first) : `entries ${first}..${last}`
+      const c = commitObjects.get(h.oid)!
+      const info = parseAuditCommitMessage(c.message)
+      if (!info) {
         add({
-          code: 'ENTRY_DELETED',
-          sequence: range.first,
-          commit: h.oid,
-          path: c.path,
-          message: `${sp.text} ${sp.was} deleted by commit ${short}`,
-        })
-      else modified.push({ commit: h.oid, path: c.path, ...range, oldOid: c.oldOid, newOid: c.newOid })
-    }
-    if (added.length === 0) continue
-    added.sort((a, b) => a.first - b.first)
-    const first = added[0]!.first
-    const last = added[added.length - 1]!.last
-    // The files a commit adds must join up into one run of entries.
-    const contiguous = added.every((r, k) => k === 0 || r.first === added[k - 1]!.last + 1)
-    const what = first === last ? at(first) : `entries ${first}..${last}`
-    const c = commitObjects.get(h.oid)!
-    const info = parseAuditCommitMessage(c.message)
-    if (!info) {
-      add({
-        code: 'COMMIT_NOT_AUDIT',
-        sequence: first,
-        commit: h.oid,
-        message: `${what} were added by commit ${short}, which is not an audit commit (no Nhi-Recover-Audit trailers)`,
-      })
-      continue
-    }
-    if (info.first !== first || info.last !== last || !contiguous)
-      add({
-        code: 'COMMIT_RANGE_MISMATCH',
-        sequence: first,
-        commit: h.oid,
-        message: `commit ${short} says it adds entries ${info.first}..${info.last} but adds ${what}${contiguous ? '' : ' with gaps or overlaps'}`,
-      })
-    if (!c.signature)
-      add({
-        code: 'COMMIT_UNSIGNED',
-        sequence: first,
-        commit: h.oid,
-        message: `${what} were added by commit ${short}, which is not signed`,
-      })
-    else {
-      const v = verifyWithAllowedSigners(c.payload, c.signature, signers, {
-        namespace: GIT_NAMESPACE,
-        time: c.committerTime,
-      })
-      if (!v.ok)
-        add({
-          code: 'COMMIT_SIGNATURE_INVALID',
+          code: 'COMMIT_NOT_AUDIT',
           sequence: first,
           commit: h.oid,
-          message: `${what} were added by commit ${short}, whose signature is not valid: ${v.detail}`,
+          message: `${what} were added by commit ${short}, which is not an audit commit (no Nhi-Recover-Audit trailers)`,
         })
+        continue
+      }
+      if (info.first !== first || info.last !== last || !contiguous)
+        add({
+          code: 'COMMIT_RANGE_MISMATCH',
+          sequence: first,
+          commit: h.oid,
+          message: `commit ${short} says it adds entries ${info.first}..${info.last} but adds ${what}${contiguous ? '' : ' with gaps or overlaps'}`,
+        })
+      if (!c.signature)
+        add({
+          code: 'COMMIT_UNSIGNED',
+          sequence: first,
+          commit: h.oid,
+          message: `${what} were added by commit ${short}, which is not signed`,
+        })
+      else {
+        const v = verifyWithAllowedSigners(c.payload, c.signature, signers, {
+          namespace: GIT_NAMESPACE,
+          time: c.committerTime,
+        })
+        if (!v.ok)
+          add({
+            code: 'COMMIT_SIGNATURE_INVALID',
+            sequence: first,
+            commit: h.oid,
+            message: `${what} were added by commit ${short}, whose signature is not valid: ${v.detail}`,
+          })
+      }
+      auditCommits.push({ oid: h.oid, info })
     }
-    auditCommits.push({ oid: h.oid, info })
-  }
 
-  // A modified file names the first entry whose line changed.
-  if (modified.length) {
-    const blobs = new Map<string, Buffer>()
-    const oids = [...new Set(modified.flatMap((m) => [m.oldOid, m.newOid]))]
-    for await (const obj of catFileBatch(repoRoot, oids)) blobs.set(obj.oid, Buffer.from(obj.data))
-    for (const m of modified) {
-      const before = splitLines(blobs.get(m.oldOid) ?? Buffer.alloc(0)).lines
-      const after = splitLines(blobs.get(m.newOid) ?? Buffer.alloc(0)).lines
-      let k = 0
-      while (k < before.length && k < after.length && before[k]!.equals(after[k]!)) k++
-      const seq = Math.min(m.first + k, m.last)
-      add({
-        code: 'ENTRY_MODIFIED',
-        sequence: seq,
-        commit: m.commit,
-        path: m.path,
-        message: `entry ${seq} (${m.path} line ${seq - m.first + 1}) was modified by commit ${m.commit.slice(0, 12)}`,
-      })
+    // A modified file names the first entry whose line changed.
+    if (modified.length) {
+      const blobs = new Map<string, Buffer>()
+      const oids = [...new Set(modified.flatMap((m) => [m.oldOid, m.newOid]))]
+      for await (const obj of catFileBatch(repoRoot, oids)) blobs.set(obj.oid, Buffer.from(obj.data))
+      for (const m of modified) {
+        const before = splitLines(blobs.get(m.oldOid) ?? Buffer.alloc(0)).lines
+        const after = splitLines(blobs.get(m.newOid) ?? Buffer.alloc(0)).lines
+        let k = 0
+        while (k < before.length && k < after.length && before[k]!.equals(after[k]!)) k++
+        const seq = Math.min(m.first + k, m.last)
+        add({
+          code: 'ENTRY_MODIFIED',
+          sequence: seq,
+          commit: m.commit,
+          path: m.path,
+          message: `entry ${seq} (${m.path} line ${seq - m.first + 1}) was modified by commit ${m.commit.slice(0, 12)}`,
+        })
+      }
     }
+  } catch (err) {
+    // Threads already started must not keep the process alive after a failure.
+    void checkerStarting.then((c) => c.close())
+    throw err
   }
 
   // 3. Every entry on its own (in workers), then the chain between them, in order.
@@ -284,11 +297,7 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
       })
     prev = s
   }
-  const checker = await createEntryChecker({
-    signersText: opts.allowedSigners.text,
-    signersFile: opts.allowedSigners.file,
-    workers: opts.workers ?? defaultWorkers(maxSeq),
-  })
+  const checker = await checkerStarting
   try {
     const inFlight: Promise<EntrySummary[]>[] = []
     const maxInFlight = Math.max(2, checker.workers * 3)
