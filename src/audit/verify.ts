@@ -18,7 +18,7 @@ import { catFileBatch, firstParentChanges, git, parseCommit, resolveCommit, runG
 import { parseAuditCommitMessage, type AuditCommitInfo } from './commit-message.js'
 import type { EntrySummary } from './check-entry.js'
 import { rangeFromPath } from './entry.js'
-import { listEntryFiles, locate, splitLines, type EntryFile } from './read.js'
+import { isPlaceholder, listEntryFiles, locate, splitLines, type EntryFile } from './read.js'
 import { createEntryChecker, defaultWorkers } from './verify-pool.js'
 
 export interface LedgerProblem {
@@ -88,6 +88,15 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
   }
 
   const rev = opts.rev ?? 'HEAD'
+  // A shallow clone lacks the history that proves nothing was rewritten; refuse rather than guess.
+  if ((await git(repoRoot, ['rev-parse', '--is-shallow-repository'])) === 'true')
+    throw new UserError(
+      'AUDIT_SHALLOW_CLONE',
+      'This clone is shallow; verifying the ledger needs its full history.',
+      {
+        next: 'Run "git fetch --unshallow" (in GitHub Actions, check out with fetch-depth: 0) and verify again.',
+      },
+    )
   const commit = await resolveCommit(repoRoot, rev)
   const cpFile = opts.checkpoint === false ? undefined : await checkpointFile(repoRoot)
   const previous = cpFile ? readCheckpoint(cpFile) : null
@@ -163,7 +172,7 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
       for (const c of h.changes) {
         const range = c.path.startsWith(prefix) ? rangeFromPath(c.path.slice(prefix.length)) : undefined
         if (range === undefined) {
-          if (c.status !== 'D')
+          if (c.status !== 'D' && !isPlaceholder(auditPath, c.path, c.newOid))
             add({
               code: 'UNEXPECTED_FILE',
               commit: h.oid,

@@ -167,3 +167,27 @@ function walk(dir: string): string[] {
     return statSync(p).isDirectory() ? walk(p) : [p]
   })
 }
+
+describe('verifying edge cases', () => {
+  it('verifies an empty ledger as zero entries', async () => {
+    lf = ledgerFixture()
+    const v = await lf.verify()
+    expect(v).toMatchObject({ ok: true, entries: 0, auditCommits: 0, tail: null })
+  })
+
+  it('refuses a shallow clone, which cannot show that history was not rewritten', async () => {
+    lf = ledgerFixture()
+    await lf.append(1)
+    await lf.append(1)
+    const shallow = join(lf.fx.root, 'shallow')
+    lf.exec.git('clone', '-q', '--depth', '1', `file://${lf.fx.remote}`, shallow)
+    const { verifyLedger } = await import('../../src/audit/verify.js')
+    await expect(
+      verifyLedger({
+        repoRoot: shallow,
+        auditPath: AUDIT,
+        allowedSigners: { text: lf.signersText, file: 'x' },
+      }),
+    ).rejects.toThrowError(/This clone is shallow.*/)
+  })
+})
