@@ -24,6 +24,11 @@ const EMPTY_BLOBS = new Set([
   '473a0f4c3be8a93681a267e3b1e9a7dcda1185436fe141f7749120a303721813',
 ])
 
+/** init keeps the empty ledger directory in git with an empty .gitkeep; that one file is not a stray. */
+export function isPlaceholder(auditPath: string, path: string, oid: string): boolean {
+  return path === `${auditPath}/.gitkeep` && EMPTY_BLOBS.has(oid)
+}
+
 /** Every file under `auditPath` in `commit`, split into entry files and strays. */
 export async function listEntryFiles(
   repoRoot: string,
@@ -40,8 +45,7 @@ export async function listEntryFiles(
     const [mode, type, oid] = rec.slice(0, tab).split(' ')
     const path = rec.slice(tab + 1)
     const range = path.startsWith(prefix) ? rangeFromPath(path.slice(prefix.length)) : undefined
-    // init keeps the empty directory in git with an empty .gitkeep; anything else there is a stray.
-    if (path === `${auditPath}/.gitkeep` && type === 'blob' && EMPTY_BLOBS.has(oid!)) continue
+    if (type === 'blob' && isPlaceholder(auditPath, path, oid!)) continue
     if (range === undefined)
       strays.push({ path, why: 'is not an entry file (AUDIT/entries/NNNNNNN/FIRST-LAST.jsonl)' })
     else if (type !== 'blob' || mode !== '100644')
