@@ -5,7 +5,7 @@
  */
 import { randomInt } from 'node:crypto'
 import fc from 'fast-check'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { detectSecret } from '../../src/spec/inline-secrets.js'
 import { validateSpecs, type ValidateResult } from '../../src/spec/validate.js'
 import { envelope, runCli } from '../helpers/cli.js'
@@ -171,6 +171,29 @@ describe('canaries in a spec', () => {
       expect(JSON.stringify(result)).not.toContain(canary.secret)
     },
   )
+})
+
+describe('canaries in complex keys', () => {
+  it('refuses a canary inside a list used as a key, and no parser warning quotes it on stderr', async () => {
+    const canary = 'ghp_' + rand(B62, 36)
+    const text = specWith('ticket: SEC-1002', `ticket: SEC-1002\n? [${canary}]\n: x`)
+    repo.write('recovery-specs/complex-key.yaml', text)
+    const warn = vi.spyOn(process, 'emitWarning')
+    const stderr = vi.spyOn(process.stderr, 'write')
+    try {
+      const result = validateSpecs({ cwd: repo.root, paths: ['recovery-specs/complex-key.yaml'], now: NOW })
+      expect(result.problems.map((p) => p.code).sort()).toEqual(['INLINE_SECRET', 'NON_STRING_KEY'])
+      expect(result.problems).toContainEqual(
+        expect.objectContaining({ code: 'INLINE_SECRET', ...posOf(text, canary), path: '<key>[0]' }),
+      )
+      expect(JSON.stringify(result)).not.toContain(canary)
+      expect(warn).not.toHaveBeenCalled()
+      expect(stderr.mock.calls.join('')).not.toContain(canary)
+    } finally {
+      warn.mockRestore()
+      stderr.mockRestore()
+    }
+  })
 })
 
 describe('benign values', () => {
