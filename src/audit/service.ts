@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path'
 import { CheckFailedError, UserError, isNhiError } from '../errors.js'
 import { findRepoRoot, loadRepoConfig } from '../config/repo.js'
 import { resolveCommit } from '../git/git.js'
-import type { AuditEntry } from './entry.js'
+import { canonical, type AuditEntry } from './entry.js'
 import { listEntryFiles, readEntries } from './read.js'
 import { loadAllowedSigners, verifyLedger, type VerifyLedgerResult } from './verify.js'
 
@@ -227,7 +227,6 @@ export interface AuditExportResult {
 
 /** Streams matching entries as JSONL (each the entry's canonical file line) or CSV. */
 export async function auditExport(opts: AuditExportOptions): Promise<AuditExportResult> {
-  const { canonical } = await import('./entry.js')
   const file = opts.output ? createWriteStream(resolve(opts.cwd, opts.output)) : undefined
   const write = file ? (line: string) => file.write(line + '\n') : (opts.write ?? (() => {}))
   let count = 0

@@ -98,7 +98,8 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
       },
     )
   const commit = await resolveCommit(repoRoot, rev)
-  const cpFile = opts.checkpoint === false ? undefined : await checkpointFile(repoRoot)
+  // The checkpoint is about the branch this clone follows; an older --rev is not a rewrite.
+  const cpFile = opts.checkpoint === false || rev !== 'HEAD' ? undefined : await checkpointFile(repoRoot)
   const previous = cpFile ? readCheckpoint(cpFile) : null
   const backend = fastRawVerify().backend
 

@@ -175,6 +175,22 @@ describe('verifying edge cases', () => {
     expect(v).toMatchObject({ ok: true, entries: 0, auditCommits: 0, tail: null })
   })
 
+  it('verifies an older commit without mistaking it for a rewrite of what the clone verified last', async () => {
+    lf = ledgerFixture()
+    await lf.append(1)
+    await lf.append(1)
+    const { verifyLedger } = await import('../../src/audit/verify.js')
+    const opts = {
+      repoRoot: lf.exec.dir,
+      auditPath: AUDIT,
+      allowedSigners: { text: lf.signersText, file: 'x' },
+    }
+    expect((await verifyLedger(opts)).ok).toBe(true) // records the checkpoint at entry 2
+    const older = await verifyLedger({ ...opts, rev: 'HEAD~1' })
+    expect(older.problems).toEqual([])
+    expect(older.entries).toBe(1)
+  })
+
   it('refuses a shallow clone, which cannot show that history was not rewritten', async () => {
     lf = ledgerFixture()
     await lf.append(1)
