@@ -56,6 +56,8 @@ export interface LedgerRecord {
 /** An entry for the ledger; it assigns sequence, time, hashes and signature. */
 export interface AuditDraft {
   requestId: string
+  /** Name of the identity whose credential changed. */
+  identity: string
   specPath: string
   specSha256: string
   action: RecoveryRequest['action'] | 'retire'

@@ -11,7 +11,7 @@ import { parseDuration } from '../time.js'
 import { generateSecret } from './generate.js'
 import { describeTargetRef } from './target-ref.js'
 import type { ExecutableSpec, LedgerRecord, Outcome } from './ports.js'
-import { stages, type SecretStore } from './secret-store.js'
+import { stages, type SecretStore, type TargetState } from './secret-store.js'
 import type { CrashHook } from './test-hooks.js'
 
 export type Step = 'revoke' | 'prepare' | 'verify' | 'promote' | 'retire' | 'rollback'
@@ -22,6 +22,8 @@ export interface RequestOutcome {
   versionBefore?: string
   versionAfter?: string
   retireAfter?: string
+  /** The previous version, when this run retired it at once (revoke, or retainPrevious 0s). */
+  retired?: string
   /** True when the run found the work already done by an earlier, interrupted run. */
   resumed: boolean
 }
@@ -54,7 +56,8 @@ export async function runRequest(x: ExecutableSpec, deps: RunRequestDeps): Promi
     const revoked = await store.revoke(spec.target, { requestId: id })
     step('revoke', `disabled the current credential (version ${revoked.versionId})`)
   }
-  const st = stages(await store.describe(spec.target))
+  const state = await store.describe(spec.target)
+  const st = stages(state)
   let resumed = false
   let before = st.current?.id
   let after: string
@@ -63,8 +66,9 @@ export async function runRequest(x: ExecutableSpec, deps: RunRequestDeps): Promi
     // An earlier run promoted this request's version and died before auditing it. Promote
     // again (it is idempotent) so that any cleanup the provider does on promote completes.
     resumed = true
-    before = st.previous?.id
     after = st.current.id
+    // If the earlier run already retired the old version, it no longer holds a stage.
+    before = st.previous?.id ?? lastRetiredBefore(state, after)
     await store.promote(spec.target, { requestId: id, versionId: after, expectedCurrent: before })
     step('promote', `version ${after} was already promoted (resumed)`)
   } else {
@@ -135,6 +139,7 @@ export async function runRequest(x: ExecutableSpec, deps: RunRequestDeps): Promi
   }
   if (before && retain === 0) {
     await store.retire(spec.target, { requestId: id, versionId: before })
+    result.retired = before
     step('retire', `version ${before} retired`)
     crash('after-retire', id)
   } else if (before) {
@@ -179,6 +184,14 @@ async function runRollback(x: ExecutableSpec, deps: RunRequestDeps): Promise<Req
     versionAfter: restored.id,
     resumed: alreadyOurs,
   }
+}
+
+/** The newest retired version created before `versionId`: the one a retirement at promote removed. */
+function lastRetiredBefore(state: TargetState, versionId: string): string | undefined {
+  const current = state.versions.find((v) => v.id === versionId)
+  return state.versions
+    .filter((v) => v.retired && v.id !== versionId && current !== undefined && v.created <= current.created)
+    .at(-1)?.id
 }
 
 function newValue(spec: RecoveryRequest): Secret {

@@ -1,0 +1,70 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { GitRefLocks } from '../../src/engine/git-locks.js'
+
+const sh = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim()
+
+describe('git ref locks', () => {
+  let root: string
+  let a: string
+  let b: string
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'nhi-locks-'))
+    sh(root, 'init', '-q', '--bare', 'remote.git')
+    for (const name of ['a', 'b']) sh(root, 'clone', '-q', join(root, 'remote.git'), name)
+    a = join(root, 'a')
+    b = join(root, 'b')
+  })
+  afterEach(() => rmSync(root, { recursive: true, force: true }))
+
+  const locks = (cwd: string, holder: string, now = () => new Date()) =>
+    new GitRefLocks({ cwd, remote: 'origin', holder, leaseMs: 60_000, now })
+
+  it('lets only one executor hold a request; the other sees who holds it and until when', async () => {
+    const first = await locks(a, 'run-a').acquire(['rr-one', 'rr-two'])
+    expect(first.leases.map((l) => l.requestId)).toEqual(['rr-one', 'rr-two'])
+    const second = await locks(b, 'run-b').acquire(['rr-two', 'rr-three'])
+    expect(second.leases.map((l) => l.requestId)).toEqual(['rr-three'])
+    expect(second.held).toEqual([{ requestId: 'rr-two', holder: 'run-a', expires: expect.any(String) }])
+  })
+
+  it('takes over a lock whose lease expired (a dead executor) and reports whose it was', async () => {
+    await locks(a, 'run-dead').acquire(['rr-one'])
+    const later = () => new Date(Date.now() + 120_000)
+    const r = await locks(b, 'run-b', later).acquire(['rr-one'])
+    expect(r.held).toEqual([])
+    expect(r.leases).toEqual([
+      { requestId: 'rr-one', tookOverFrom: { holder: 'run-dead', expired: expect.any(String) } },
+    ])
+  })
+
+  it('releases its own locks so the next run can take them at once', async () => {
+    const mine = locks(a, 'run-a')
+    const { leases } = await mine.acquire(['rr-one'])
+    await mine.release(leases)
+    expect(sh(a, 'ls-remote', 'origin', 'refs/nhi-recover/locks/*')).toBe('')
+    expect((await locks(b, 'run-b').acquire(['rr-one'])).leases).toHaveLength(1)
+  })
+
+  it('gives a contested request to exactly one of two executors racing for it', async () => {
+    const results = await Promise.all([
+      locks(a, 'run-a').acquire(['rr-race']),
+      locks(b, 'run-b').acquire(['rr-race']),
+    ])
+    expect(results.map((r) => r.leases.length).sort()).toEqual([0, 1])
+  })
+
+  it('works in a clone without a remote by locking in the clone itself', async () => {
+    const solo = join(root, 'solo')
+    sh(root, 'init', '-q', 'solo')
+    const l = new GitRefLocks({ cwd: solo, remote: '.', holder: 'x', leaseMs: 60_000 })
+    expect((await l.acquire(['rr-one'])).leases).toHaveLength(1)
+    expect(
+      (await new GitRefLocks({ cwd: solo, remote: '.', holder: 'y', leaseMs: 60_000 }).acquire(['rr-one']))
+        .held,
+    ).toHaveLength(1)
+  })
+})
