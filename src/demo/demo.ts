@@ -13,6 +13,7 @@ import { git } from '../git/git.js'
 import { initRepo } from '../init/scaffold.js'
 import { createNewSpec } from '../new/new-spec.js'
 import { approve } from '../approvals/approve.js'
+import type { Answers } from '../new/fields.js'
 import { runExecute, type RunExecuteResult } from '../engine/run-execute.js'
 import { auditVerify } from '../audit/service.js'
 import { generateSecret } from '../engine/generate.js'
@@ -24,7 +25,19 @@ export const DEMO_PEOPLE = {
   executor: 'nhi-recover-executor',
 } as const
 
+/**
+ * A different provider for the same routine, for integration tests against real servers:
+ * extra providers for nhi-recover.yaml, the request's answers, and how to create the
+ * credential that exists before the request (returns its version id).
+ */
+export interface DemoScenario {
+  providersYaml: string
+  answers: Partial<Answers>
+  seed: () => Promise<string>
+}
+
 export interface DemoOptions {
+  scenario?: DemoScenario
   dir: string
   packageRoot: string
   version: string
@@ -96,7 +109,10 @@ export async function prepareDemo(opts: DemoOptions): Promise<PreparedDemo> {
   await git(dir, ['init', '-q', '--bare', '-b', 'main', remote])
   await git(dir, ['clone', '-q', remote, repo])
   initRepo({ dir: repo, force: true, version: opts.version, securityTeam: '@demo/security' })
-  writeFileSync(join(repo, 'nhi-recover.yaml'), demoConfig(storeKey, join(keys, DEMO_PEOPLE.executor)))
+  writeFileSync(
+    join(repo, 'nhi-recover.yaml'),
+    demoConfig(storeKey, join(keys, DEMO_PEOPLE.executor), opts.scenario?.providersYaml ?? ''),
+  )
   writeFileSync(
     join(repo, '.nhi-recover', 'allowed_signers'),
     [
@@ -124,8 +140,11 @@ export async function prepareDemo(opts: DemoOptions): Promise<PreparedDemo> {
   await git(repo, ['push', '-q', 'origin', 'main'])
 
   say('3. Provider: the local store (encrypted at rest) holds the credential of demo-api-key')
-  const store = await demoStore({ repo, storeKeyFile: storeKey })
-  const seeded = await store.put('demo/api-key', generateSecret(40, 'alphanumeric'))
+  const seeded = opts.scenario
+    ? { id: await opts.scenario.seed() }
+    : await (
+        await demoStore({ repo, storeKeyFile: storeKey })
+      ).put('demo/api-key', generateSecret(40, 'alphanumeric'))
   say(`   its current version is ${seeded.id}; the value itself is never shown`)
 
   say(`4. Request: ${DEMO_PEOPLE.requester} files a recovery request on a branch (nhi-recover new)`)
@@ -146,6 +165,7 @@ export async function prepareDemo(opts: DemoOptions): Promise<PreparedDemo> {
       requester: DEMO_PEOPLE.requester,
       requesterKind: 'human',
       retainPrevious: '0s',
+      ...opts.scenario?.answers,
     },
     now: now(),
     packageRoot: opts.packageRoot,
@@ -281,7 +301,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   }
 }
 
-function demoConfig(storeKey: string, executorKey: string): string {
+function demoConfig(storeKey: string, executorKey: string, extraProviders: string): string {
   return `# yaml-language-server: $schema=recovery-specs/schema/repo-config.v1.json
 # The demo's config: the local provider, and two SSH-signed approvals for the low tier.
 apiVersion: nhi-recover/v1
@@ -292,7 +312,7 @@ providers:
     store: .nhi-recover/local-store
     keyEnv: NHI_RECOVER_LOCAL_KEY
     keyFile: ${storeKey}
-approvals:
+${extraProviders}approvals:
   ssh:
     allowedSigners: .nhi-recover/allowed_signers
 policy:
