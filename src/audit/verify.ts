@@ -13,7 +13,7 @@ import {
 } from '../crypto/allowed-signers.js'
 import { fastRawVerify } from '../crypto/ed25519.js'
 import { GIT_NAMESPACE } from '../crypto/sshsig.js'
-import { UserError } from '../errors.js'
+import { BugError, UserError } from '../errors.js'
 import { catFileBatch, firstParentChanges, git, parseCommit, resolveCommit, runGit } from '../git/git.js'
 import { parseAuditCommitMessage, type AuditCommitInfo } from './commit-message.js'
 import type { EntrySummary } from './check-entry.js'
@@ -153,12 +153,11 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
   try {
     // 2. History: only signed audit commits add entries; nothing ever changes or goes away.
     const history = (await firstParentChanges(repoRoot, commit, auditPath)).reverse()
-    const commitObjects = new Map<string, ReturnType<typeof parseCommit>>()
-    for await (const obj of catFileBatch(
+    // Commit objects stream in the walk's order, one at a time: a ledger may have a commit per run.
+    const commitObjects = catFileBatch(
       repoRoot,
       history.map((h) => h.oid),
-    ))
-      commitObjects.set(obj.oid, parseCommit(obj.oid, obj.data))
+    )[Symbol.asyncIterator]()
     const modified: {
       commit: string
       path: string
@@ -167,81 +166,90 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
       oldOid: string
       newOid: string
     }[] = []
-    for (const h of history) {
-      const short = h.oid.slice(0, 12)
-      const added: { first: number; last: number }[] = []
-      for (const c of h.changes) {
-        const range = c.path.startsWith(prefix) ? rangeFromPath(c.path.slice(prefix.length)) : undefined
-        if (range === undefined) {
-          if (c.status !== 'D' && !isPlaceholder(auditPath, c.path, c.newOid))
+    try {
+      for (const h of history) {
+        const next = await commitObjects.next()
+        if (next.done || next.value.oid !== h.oid)
+          throw new BugError(`git cat-file did not return commit ${h.oid}`)
+        const commitData = next.value.data
+        const short = h.oid.slice(0, 12)
+        const added: { first: number; last: number }[] = []
+        for (const c of h.changes) {
+          const range = c.path.startsWith(prefix) ? rangeFromPath(c.path.slice(prefix.length)) : undefined
+          if (range === undefined) {
+            if (c.status !== 'D' && !isPlaceholder(auditPath, c.path, c.newOid))
+              add({
+                code: 'UNEXPECTED_FILE',
+                commit: h.oid,
+                path: c.path,
+                message: `commit ${short} wrote ${c.path}, which is not an entry file`,
+              })
+            continue
+          }
+          const sp = span(range.first, range.last, c.path)
+          if (c.status === 'A') {
+            added.push(range)
+            everAdded.push({ ...range, path: c.path })
+          } else if (c.status === 'D')
             add({
-              code: 'UNEXPECTED_FILE',
+              code: 'ENTRY_DELETED',
+              sequence: range.first,
               commit: h.oid,
               path: c.path,
-              message: `commit ${short} wrote ${c.path}, which is not an entry file`,
+              message: `${sp.text} ${sp.was} deleted by commit ${short}`,
             })
-          continue
+          else modified.push({ commit: h.oid, path: c.path, ...range, oldOid: c.oldOid, newOid: c.newOid })
         }
-        const sp = span(range.first, range.last, c.path)
-        if (c.status === 'A') {
-          added.push(range)
-          everAdded.push({ ...range, path: c.path })
-        } else if (c.status === 'D')
+        if (added.length === 0) continue
+        added.sort((a, b) => a.first - b.first)
+        const first = added[0]!.first
+        const last = added[added.length - 1]!.last
+        // The files a commit adds must join up into one run of entries.
+        const contiguous = added.every((r, k) => k === 0 || r.first === added[k - 1]!.last + 1)
+        const what = first === last ? at(first) : `entries ${first}..${last}`
+        const c = parseCommit(h.oid, commitData)
+        const info = parseAuditCommitMessage(c.message)
+        if (!info) {
           add({
-            code: 'ENTRY_DELETED',
-            sequence: range.first,
-            commit: h.oid,
-            path: c.path,
-            message: `${sp.text} ${sp.was} deleted by commit ${short}`,
-          })
-        else modified.push({ commit: h.oid, path: c.path, ...range, oldOid: c.oldOid, newOid: c.newOid })
-      }
-      if (added.length === 0) continue
-      added.sort((a, b) => a.first - b.first)
-      const first = added[0]!.first
-      const last = added[added.length - 1]!.last
-      // The files a commit adds must join up into one run of entries.
-      const contiguous = added.every((r, k) => k === 0 || r.first === added[k - 1]!.last + 1)
-      const what = first === last ? at(first) : `entries ${first}..${last}`
-      const c = commitObjects.get(h.oid)!
-      const info = parseAuditCommitMessage(c.message)
-      if (!info) {
-        add({
-          code: 'COMMIT_NOT_AUDIT',
-          sequence: first,
-          commit: h.oid,
-          message: `${what} were added by commit ${short}, which is not an audit commit (no Nhi-Recover-Audit trailers)`,
-        })
-        continue
-      }
-      if (info.first !== first || info.last !== last || !contiguous)
-        add({
-          code: 'COMMIT_RANGE_MISMATCH',
-          sequence: first,
-          commit: h.oid,
-          message: `commit ${short} says it adds entries ${info.first}..${info.last} but adds ${what}${contiguous ? '' : ' with gaps or overlaps'}`,
-        })
-      if (!c.signature)
-        add({
-          code: 'COMMIT_UNSIGNED',
-          sequence: first,
-          commit: h.oid,
-          message: `${what} were added by commit ${short}, which is not signed`,
-        })
-      else {
-        const v = verifyWithAllowedSigners(c.payload, c.signature, signers, {
-          namespace: GIT_NAMESPACE,
-          time: c.committerTime,
-        })
-        if (!v.ok)
-          add({
-            code: 'COMMIT_SIGNATURE_INVALID',
+            code: 'COMMIT_NOT_AUDIT',
             sequence: first,
             commit: h.oid,
-            message: `${what} were added by commit ${short}, whose signature is not valid: ${v.detail}`,
+            message: `${what} were added by commit ${short}, which is not an audit commit (no Nhi-Recover-Audit trailers)`,
           })
+          continue
+        }
+        if (info.first !== first || info.last !== last || !contiguous)
+          add({
+            code: 'COMMIT_RANGE_MISMATCH',
+            sequence: first,
+            commit: h.oid,
+            message: `commit ${short} says it adds entries ${info.first}..${info.last} but adds ${what}${contiguous ? '' : ' with gaps or overlaps'}`,
+          })
+        if (!c.signature)
+          add({
+            code: 'COMMIT_UNSIGNED',
+            sequence: first,
+            commit: h.oid,
+            message: `${what} were added by commit ${short}, which is not signed`,
+          })
+        else {
+          const v = verifyWithAllowedSigners(c.payload, c.signature, signers, {
+            namespace: GIT_NAMESPACE,
+            time: c.committerTime,
+            rawVerify: fastRawVerify().verify,
+          })
+          if (!v.ok)
+            add({
+              code: 'COMMIT_SIGNATURE_INVALID',
+              sequence: first,
+              commit: h.oid,
+              message: `${what} were added by commit ${short}, whose signature is not valid: ${v.detail}`,
+            })
+        }
+        auditCommits.push({ oid: h.oid, info })
       }
-      auditCommits.push({ oid: h.oid, info })
+    } finally {
+      await commitObjects.return(undefined)
     }
 
     // A modified file names the first entry whose line changed.
