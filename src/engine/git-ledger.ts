@@ -28,28 +28,8 @@ export class GitLedger implements Ledger {
    * another executor's entries reach the remote before this clone has pulled them.
    */
   async records(): Promise<LedgerRecord[]> {
-    const tips = [await resolveCommit(this.o.repoRoot, 'HEAD')]
-    if (this.o.remote) {
-      const branch = await git(this.o.repoRoot, ['rev-parse', '--abbrev-ref', 'HEAD'])
-      const fetched = await runGit(
-        this.o.repoRoot,
-        ['fetch', '--quiet', '--no-tags', this.o.remote, branch],
-        { allowFail: true },
-      )
-      if (fetched.code === 0) tips.push(await resolveCommit(this.o.repoRoot, 'FETCH_HEAD'))
-    }
-    const seen = new Set<string>()
-    const out: LedgerRecord[] = []
-    for (const tip of new Set(tips)) {
-      if (!tip) continue
-      const { files } = await listEntryFiles(this.o.repoRoot, this.o.auditPath, tip)
-      for await (const e of readEntries(this.o.repoRoot, files)) {
-        if (seen.has(e.hash)) continue
-        seen.add(e.hash)
-        out.push(toRecord(e))
-      }
-    }
-    return out.sort((a, b) => a.time.localeCompare(b.time))
+    const { entries } = await readLedgerEntries(this.o)
+    return entries.map(toRecord)
   }
 
   async append(drafts: AuditDraft[]): Promise<{ commit?: string; entries: number }> {
@@ -75,6 +55,43 @@ export class GitLedger implements Ledger {
     })
     return { commit: r.commit, entries: r.entries.length }
   }
+}
+
+export interface LedgerEntries {
+  /** Entries of the local branch and the remote branch, without repeats, oldest first. */
+  entries: AuditEntry[]
+  /** Whether the remote branch was read: "unreachable" means only the local branch was. */
+  remote: 'read' | 'none' | 'unreachable'
+}
+
+/** Reads the ledger of HEAD and of the same branch on the remote (fetched), merged by entry hash. */
+export async function readLedgerEntries(o: {
+  repoRoot: string
+  auditPath: string
+  remote?: string | false
+}): Promise<LedgerEntries> {
+  const tips = [await resolveCommit(o.repoRoot, 'HEAD')]
+  let remote: LedgerEntries['remote'] = 'none'
+  if (o.remote) {
+    const branch = await git(o.repoRoot, ['rev-parse', '--abbrev-ref', 'HEAD'])
+    const fetched = await runGit(o.repoRoot, ['fetch', '--quiet', '--no-tags', o.remote, branch], {
+      allowFail: true,
+    })
+    remote = fetched.code === 0 ? 'read' : 'unreachable'
+    if (fetched.code === 0) tips.push(await resolveCommit(o.repoRoot, 'FETCH_HEAD'))
+  }
+  const seen = new Set<string>()
+  const entries: AuditEntry[] = []
+  for (const tip of new Set(tips)) {
+    if (!tip) continue
+    const { files } = await listEntryFiles(o.repoRoot, o.auditPath, tip)
+    for await (const e of readEntries(o.repoRoot, files)) {
+      if (seen.has(e.hash)) continue
+      seen.add(e.hash)
+      entries.push(e)
+    }
+  }
+  return { entries: entries.sort((a, b) => a.time.localeCompare(b.time)), remote }
 }
 
 function toRecord(e: AuditEntry): LedgerRecord {

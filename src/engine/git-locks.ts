@@ -14,7 +14,7 @@ const PREFIX = 'refs/nhi-recover/locks/'
 const SEEN = 'refs/nhi-recover/seen-locks/'
 const ATTEMPTS = 5
 
-interface LockInfo {
+export interface LockInfo {
   holder: string
   expires: string
 }
@@ -47,8 +47,8 @@ export class GitRefLocks implements Locks {
     const lockCommit = await this.#lockCommit({ holder: this.#o.holder, expires })
 
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      const existing = await this.#remoteLocks(requestIds)
-      const infos = await this.#readLocks(existing)
+      const existing = await remoteLockRefs(cwd, remote, new Set(requestIds))
+      const infos = await readLockInfos(cwd, remote, existing)
       const now = this.#o.now().getTime()
       const leases: LockLease[] = []
       const held: Array<{ requestId: string; holder: string; expires: string }> = []
@@ -114,43 +114,65 @@ export class GitRefLocks implements Locks {
       { env },
     )
   }
+}
 
-  /** Lock refs on the remote for these requests: request id → commit id. */
-  async #remoteLocks(requestIds: string[]): Promise<Map<string, string>> {
-    const wanted = new Set(requestIds)
-    const out = new Map<string, string>()
-    const text = await git(this.#o.cwd, ['ls-remote', this.#o.remote, `${PREFIX}*`])
-    for (const line of text.split('\n')) {
-      const [oid, ref] = line.split('\t')
-      if (!oid || !ref?.startsWith(PREFIX)) continue
-      const id = ref.slice(PREFIX.length)
-      if (wanted.has(id)) out.set(id, oid)
-    }
-    return out
-  }
+/** A lock as it stands on the remote, for `status`: who holds a request and until when. */
+export interface RemoteLock extends LockInfo {
+  requestId: string
+  /** True once the lease passed: the holder died, and the next execute takes the lock over. */
+  expired: boolean
+}
 
-  /** Holder and expiry of each lock commit, fetched from the remote when not present locally. */
-  async #readLocks(existing: Map<string, string>): Promise<Map<string, LockInfo>> {
-    const out = new Map<string, LockInfo>()
-    if (existing.size === 0) return out
-    if (this.#o.remote !== '.') {
-      const specs = [...existing.keys()].map((id) => `+${PREFIX}${id}:${SEEN}${id}`)
-      await runGit(this.#o.cwd, ['fetch', '--no-tags', '--quiet', this.#o.remote, ...specs], {
-        allowFail: true,
-      })
-    }
-    for (const oid of new Set(existing.values())) {
-      const r = await runGit(this.#o.cwd, ['cat-file', 'commit', oid], { allowFail: true })
-      const body = r.stdout.toString('utf8').split('\n\n').slice(1).join('\n\n')
-      const json = body.split('\n').find((l) => l.startsWith('{'))
-      try {
-        const info = JSON.parse(json ?? '') as LockInfo
-        if (typeof info.holder === 'string' && typeof info.expires === 'string') out.set(oid, info)
-      } catch {
-        // An unreadable lock is treated as held until someone removes it: fail closed.
-        out.set(oid, { holder: 'unknown (unreadable lock)', expires: '9999-12-31T00:00:00.000Z' })
-      }
-    }
-    return out
+/** Every request lock on the remote, read-only (it fetches the lock commits it lacks). */
+export async function readRemoteLocks(cwd: string, remote: string, now: Date): Promise<RemoteLock[]> {
+  const existing = await remoteLockRefs(cwd, remote)
+  const infos = await readLockInfos(cwd, remote, existing)
+  return [...existing].flatMap(([requestId, oid]) => {
+    const info = infos.get(oid)
+    return info ? [{ requestId, ...info, expired: Date.parse(info.expires) <= now.getTime() }] : []
+  })
+}
+
+/** Lock refs on the remote (only `wanted` requests, when given): request id → commit id. */
+async function remoteLockRefs(
+  cwd: string,
+  remote: string,
+  wanted?: Set<string>,
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  const text = await git(cwd, ['ls-remote', remote, `${PREFIX}*`])
+  for (const line of text.split('\n')) {
+    const [oid, ref] = line.split('\t')
+    if (!oid || !ref?.startsWith(PREFIX)) continue
+    const id = ref.slice(PREFIX.length)
+    if (!wanted || wanted.has(id)) out.set(id, oid)
   }
+  return out
+}
+
+/** Holder and expiry of each lock commit, fetched from the remote when not present locally. */
+async function readLockInfos(
+  cwd: string,
+  remote: string,
+  existing: Map<string, string>,
+): Promise<Map<string, LockInfo>> {
+  const out = new Map<string, LockInfo>()
+  if (existing.size === 0) return out
+  if (remote !== '.') {
+    const specs = [...existing.keys()].map((id) => `+${PREFIX}${id}:${SEEN}${id}`)
+    await runGit(cwd, ['fetch', '--no-tags', '--quiet', remote, ...specs], { allowFail: true })
+  }
+  for (const oid of new Set(existing.values())) {
+    const r = await runGit(cwd, ['cat-file', 'commit', oid], { allowFail: true })
+    const body = r.stdout.toString('utf8').split('\n\n').slice(1).join('\n\n')
+    const json = body.split('\n').find((l) => l.startsWith('{'))
+    try {
+      const info = JSON.parse(json ?? '') as LockInfo
+      if (typeof info.holder === 'string' && typeof info.expires === 'string') out.set(oid, info)
+    } catch {
+      // An unreadable lock is treated as held until someone removes it: fail closed.
+      out.set(oid, { holder: 'unknown (unreadable lock)', expires: '9999-12-31T00:00:00.000Z' })
+    }
+  }
+  return out
 }
