@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { CheckFailedError, UserError, isNhiError } from '../errors.js'
 import { findRepoRoot, loadRepoConfig } from '../config/repo.js'
-import { resolveCommit } from '../git/git.js'
+import { resolveCommit, runGit } from '../git/git.js'
 import { canonical, type AuditEntry } from './entry.js'
 import { listEntryFiles, readEntries } from './read.js'
 import { loadAllowedSigners, verifyLedger, type VerifyLedgerResult } from './verify.js'
@@ -83,7 +83,13 @@ export function ledgerTamperedError(result: VerifyLedgerResult): CheckFailedErro
   )
 }
 
+/** The ledger lives in git: refuse a directory that is not a clone, and a --rev that names nothing. */
 async function requireRev(repoRoot: string, rev: string | undefined): Promise<void> {
+  const inside = await runGit(repoRoot, ['rev-parse', '--is-inside-work-tree'], { allowFail: true })
+  if (inside.code !== 0 || inside.stdout.toString().trim() !== 'true')
+    throw new UserError('NOT_A_GIT_REPO', `${repoRoot} is not a git clone of a recovery repo.`, {
+      next: 'Run the command inside a clone of the recovery repo, or pass --config pointing into one.',
+    })
   if (rev && !(await resolveCommit(repoRoot, rev)))
     throw new UserError('AUDIT_REV_UNKNOWN', `${rev} is not a commit in ${repoRoot}.`, {
       next: 'Pass a branch, tag or commit id that exists in this clone.',

@@ -1,5 +1,6 @@
 /** The audit commands as a user runs them: the built CLI, a real clone, real signatures. */
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { batchPath } from '../../src/audit/entry.js'
@@ -59,6 +60,17 @@ describe('nhi-recover audit verify', () => {
       error: { kind: 'check-failed', code: 'AUDIT_TAMPERED' },
     })
     expect(j.result!.problems[0]).toMatchObject({ sequence: 2, code: 'ENTRY_HASH_MISMATCH' })
+  })
+
+  it('is a usage error outside a git clone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nhi-not-git-'))
+    try {
+      const r = await runCli(['audit', 'verify'], { cwd: dir })
+      expect(r.exitCode).toBe(2)
+      expect(r.stderr).toMatch(/is not a git clone of a recovery repo/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('is a usage error without allowed signers to trust', async () => {
