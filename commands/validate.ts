@@ -1,7 +1,8 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../src/cli/base-command.js'
 import { CheckFailedError } from '../src/errors.js'
-import { validateSpecs, type ValidateResult } from '../src/spec/validate.js'
+import type { ValidateResult } from '../src/spec/validate.js'
+import { validateSpecsParallel } from '../src/spec/validate-pool.js'
 import { renderValidateReport } from '../src/spec/report.js'
 
 export default class Validate extends BaseCommand {
@@ -25,7 +26,7 @@ export default class Validate extends BaseCommand {
 
   async run(): Promise<ValidateResult> {
     const { argv, flags } = await this.parse(Validate)
-    const result = validateSpecs({
+    const result = await validateSpecsParallel({
       cwd: process.cwd(),
       paths: argv as string[],
       ...(flags.config ? { configPath: flags.config } : {}),

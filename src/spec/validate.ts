@@ -44,6 +44,28 @@ export interface ValidatedSpec {
   problems: Problem[]
 }
 
+/** What validate keeps of one checked file: enough to report it and to check ids repo-wide. */
+export interface SpecCheck {
+  file: string
+  absPath: string
+  id?: string
+  idAt?: { line: number; col: number }
+  problems: Problem[]
+}
+
+/** Checks one file and keeps only the summary, so the parsed document can be collected at once. */
+export function checkSpecFile(absPath: string, file: string, loaded: LoadedConfig, now: Date): SpecCheck {
+  const v = validateSpecFile(absPath, file, loaded, now)
+  if (!v.parsed) return { file, absPath, problems: v.problems }
+  return {
+    file,
+    absPath,
+    id: v.parsed.value.id,
+    idAt: locate(v.parsed.yaml.doc, v.parsed.yaml.lineCounter, ['id']),
+    problems: v.problems,
+  }
+}
+
 /** Every spec file below the given paths, refusing paths that leave the repo. */
 export function collectSpecFiles(cwd: string, repoRoot: string, paths: string[]): string[] {
   const realRoot = realpathSync(repoRoot)
@@ -134,15 +156,20 @@ function peekId(absPath: string, loaded: LoadedConfig): string | undefined {
 export function validateSpecs(opts: ValidateOptions): ValidateResult {
   const loaded = loadRepoConfig(opts.cwd, opts.configPath)
   const files = collectSpecFiles(opts.cwd, loaded.repoRoot, opts.paths)
-  const checked = files.map((abs) => validateSpecFile(abs, displayPath(opts.cwd, abs), loaded, opts.now))
+  const checks = files.map((abs) => checkSpecFile(abs, displayPath(opts.cwd, abs), loaded, opts.now))
+  return summarizeChecks(opts.cwd, loaded, checks)
+}
+
+/** The validate result from per-file checks, adding the repo-wide id check. */
+export function summarizeChecks(cwd: string, loaded: LoadedConfig, checked: SpecCheck[]): ValidateResult {
   const problems = checked.flatMap((c) => c.problems)
-  problems.push(...duplicateIdProblems(opts.cwd, loaded, checked))
+  problems.push(...duplicateIdProblems(cwd, loaded, checked))
 
   const perFile = new Map<string, number>()
   for (const p of problems) perFile.set(p.file, (perFile.get(p.file) ?? 0) + 1)
   const specs = checked.map((c) => ({
     file: c.file,
-    ...(c.parsed ? { id: c.parsed.value.id } : {}),
+    ...(c.id ? { id: c.id } : {}),
     valid: !perFile.has(c.file),
     problems: perFile.get(c.file) ?? 0,
   }))
@@ -152,11 +179,11 @@ export function validateSpecs(opts: ValidateOptions): ValidateResult {
 }
 
 /** Ids must be unique across every spec in the repo, not only the ones being validated. */
-function duplicateIdProblems(cwd: string, loaded: LoadedConfig, checked: ValidatedSpec[]): Problem[] {
+function duplicateIdProblems(cwd: string, loaded: LoadedConfig, checked: SpecCheck[]): Problem[] {
   const owners = new Map<string, string[]>()
   const checkedPaths = new Set(checked.map((c) => c.absPath))
   for (const c of checked) {
-    if (c.parsed) owners.set(c.parsed.value.id, [...(owners.get(c.parsed.value.id) ?? []), c.file])
+    if (c.id) owners.set(c.id, [...(owners.get(c.id) ?? []), c.file])
   }
   const specsRoot = join(loaded.repoRoot, SPECS_DIR)
   if (existsSync(specsRoot)) {
@@ -170,16 +197,16 @@ function duplicateIdProblems(cwd: string, loaded: LoadedConfig, checked: Validat
   }
   const out: Problem[] = []
   for (const c of checked) {
-    if (!c.parsed) continue
-    const files = owners.get(c.parsed.value.id)!
+    if (!c.id || !c.idAt) continue
+    const files = owners.get(c.id)!
     if (files.length < 2) continue
     const others = files.filter((f) => f !== c.file)
     out.push({
       file: c.file,
-      ...locate(c.parsed.yaml.doc, c.parsed.yaml.lineCounter, ['id']),
+      ...c.idAt,
       code: 'DUPLICATE_ID',
       path: 'id',
-      message: `"${c.parsed.value.id}" is also the id of ${others.join(', ')}; every request needs its own id`,
+      message: `"${c.id}" is also the id of ${others.join(', ')}; every request needs its own id`,
     })
   }
   return out
