@@ -28,6 +28,8 @@ export default class Demo extends BaseCommand {
       },
     })
     if (!json) {
+      // After a local install nhi-recover is not on PATH; show the entry that ran this demo.
+      const cli = process.argv[1] ? `node ${process.argv[1]}` : 'nhi-recover'
       this.out(
         [
           '',
@@ -36,8 +38,9 @@ export default class Demo extends BaseCommand {
           '',
           'Go on by hand:',
           `  cd ${result.repo}`,
-          '  nhi-recover audit log',
-          '  nhi-recover audit verify',
+          `  ${cli} audit log`,
+          `  ${cli} audit verify`,
+          `  ${cli} status`,
           `  Keys are in ${result.keys}/ (one file per principal).`,
         ].join('\n'),
       )
