@@ -35,5 +35,10 @@ export function renderExecuteSummary(r: RunExecuteResult): string {
     lines.push(
       `Audit: ${r.audit.entries} entr${r.audit.entries === 1 ? 'y' : 'ies'} in signed commit ${r.audit.commit.slice(0, 12)}.`,
     )
+  const t = r.timing
+  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
+  lines.push(
+    `Time: ${s(t.totalMs)}; inside provider calls ${s(t.providerMs)}, approval gate ${s(t.gateMs)}, audit ledger ${s(t.ledgerMs)}, locks ${s(t.locksMs)} (summed over concurrent calls).`,
+  )
   return lines.join('\n')
 }

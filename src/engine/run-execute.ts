@@ -13,6 +13,7 @@ import { GitRefLocks } from './git-locks.js'
 import { crashHookFromEnv } from './test-hooks.js'
 import { recordingStore, type RecordedCall } from './dry-run.js'
 import { httpCheck } from './http-check.js'
+import { executeTimer, type ExecuteTiming } from './timing.js'
 
 export interface RunExecuteOptions {
   cwd: string
@@ -30,9 +31,12 @@ export interface RunExecuteOptions {
 export interface RunExecuteResult extends ExecuteResult {
   /** With --dry-run: every change that would have been made. */
   wouldChange?: RecordedCall[]
+  /** Where the run's time went; provider, gate, ledger and lock times are summed over concurrent calls. */
+  timing: ExecuteTiming
 }
 
 export async function runExecute(opts: RunExecuteOptions): Promise<RunExecuteResult> {
+  const timer = executeTimer()
   const env = opts.env ?? process.env
   const crash = crashHookFromEnv(env)
   const loaded = loadRepoConfig(opts.cwd, opts.configPath)
@@ -54,7 +58,7 @@ export async function runExecute(opts: RunExecuteOptions): Promise<RunExecuteRes
     config,
     repoRoot,
     env,
-    ...(opts.dryRun ? { wrap: (s) => recordingStore(s, calls) } : {}),
+    wrap: (s) => timer.store(opts.dryRun ? recordingStore(s, calls) : s),
   })
   const signersPath = config.approvals.ssh?.allowedSigners ?? '.nhi-recover/allowed_signers'
   const ledger = new GitLedger({
@@ -80,26 +84,31 @@ export async function runExecute(opts: RunExecuteOptions): Promise<RunExecuteRes
       dryRun: opts.dryRun,
     },
     {
-      gate: executionGate({
-        cwd: opts.cwd,
-        ...(opts.commit ? { commit: opts.commit } : {}),
-        now: () => new Date(),
-        executors,
-      }),
-      ledger,
-      locks: new GitRefLocks({
-        cwd: repoRoot,
-        remote,
-        holder: `${executor.actor}@${hostname()}:${executor.runId}`,
-        leaseMs: opts.leaseMs ?? 15 * 60_000,
-      }),
+      gate: timer.gate(
+        executionGate({
+          cwd: opts.cwd,
+          ...(opts.commit ? { commit: opts.commit } : {}),
+          now: () => new Date(),
+          executors,
+        }),
+      ),
+      ledger: timer.ledger(ledger),
+      locks: timer.locks(
+        new GitRefLocks({
+          cwd: repoRoot,
+          remote,
+          holder: `${executor.actor}@${hostname()}:${executor.runId}`,
+          leaseMs: opts.leaseMs ?? 15 * 60_000,
+        }),
+      ),
       stores,
       crash,
       httpCheck: opts.dryRun ? async () => {} : (check, credential) => httpCheck(check, credential),
       ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     },
   )
-  return opts.dryRun ? { ...result, wouldChange: calls } : result
+  const timing = timer.read()
+  return opts.dryRun ? { ...result, wouldChange: calls, timing } : { ...result, timing }
 }
 
 async function hasRemote(cwd: string, name: string): Promise<boolean> {

@@ -68,6 +68,7 @@ describe('execute (built CLI, real git, local provider)', () => {
     const env = envelope<{
       requests: Array<{ requestId: string; outcome: string; versionBefore: string }>
       audit: { commit: string }
+      timing: Record<'totalMs' | 'providerMs' | 'gateMs' | 'ledgerMs' | 'locksMs', number>
     }>(first)
     expect(env.result?.requests).toEqual([
       expect.objectContaining({
@@ -80,6 +81,14 @@ describe('execute (built CLI, real git, local provider)', () => {
       execFileSync('git', ['verify-commit', env.result!.audit.commit], { cwd: d.repo, stdio: 'pipe' }),
     ).toBeDefined()
     await expectOneRotation(d)
+    // The run says where its time went. Ledger and locks run one at a time; the gate and the
+    // provider run up to --concurrency (default 8) at once, so their sums stay within 8× the run.
+    const t = env.result!.timing
+    for (const kind of ['providerMs', 'gateMs', 'ledgerMs', 'locksMs'] as const)
+      expect(t[kind], kind).toBeGreaterThan(0)
+    expect(t.ledgerMs + t.locksMs).toBeLessThanOrEqual(t.totalMs)
+    expect(t.providerMs).toBeLessThanOrEqual(t.totalMs * 8)
+    expect(t.gateMs).toBeLessThanOrEqual(t.totalMs * 8)
     const second = await execute(d, ['--json'])
     expect(second.exitCode).toBe(0)
     expect(envelope<{ requests: Array<{ outcome: string }> }>(second).result?.requests[0]?.outcome).toBe(
@@ -111,6 +120,7 @@ describe('execute (built CLI, real git, local provider)', () => {
     const again = await execute(d)
     expect(again.exitCode).toBe(0)
     expect(again.stdout).toMatch(/Took over the lock of .* whose lease expired at/)
+    expect(again.stdout).toMatch(/^Time: [\d.]+ s; inside provider calls [\d.]+ s, approval gate /m)
   })
 
   it('does not take over a live lock: a run during the lease leaves the request alone', async () => {
