@@ -26,7 +26,7 @@ const COLORS: Record<RequestState, string> = {
 const GROUP_TITLES: Record<RequestState, string> = {
   ...STATE_LABELS,
   'awaiting-approval': 'Awaiting approval',
-  'approvals-unknown': 'Approvals unknown (not approved until they can be checked)',
+  'approvals-unknown': 'Approvals unknown: not approved until they can be checked',
   approved: 'Approved, not yet executed',
   executing: 'Executing',
   failed: 'Failed',
@@ -82,11 +82,15 @@ export function StatusDashboard({ result }: StatusDashboardProps) {
           ))
         )}
       </Box>
-      {result.warnings.map((w) => (
-        <Text key={w} color="yellow">
-          Warning: {w}
-        </Text>
-      ))}
+      {result.warnings.length > 0 ? (
+        <Box flexDirection="column" marginTop={1}>
+          {result.warnings.map((w) => (
+            <Text key={w} color="yellow">
+              Warning: {w}
+            </Text>
+          ))}
+        </Box>
+      ) : null}
     </Box>
   )
 }
