@@ -6,6 +6,8 @@ import { parseDuration } from '../src/time.js'
 import { allSucceeded } from '../src/engine/execute.js'
 import { progressLine, renderExecuteSummary } from '../src/engine/report.js'
 import { runExecute, type RunExecuteResult } from '../src/engine/run-execute.js'
+import type { ExecuteEvent } from '../src/engine/execute.js'
+import { isInteractiveOutput } from '../src/cli/tty.js'
 
 function leaseMs(text: string): number {
   if (!DURATION.test(text) || parseDuration(text) < 1000) {
@@ -46,23 +48,34 @@ export default class Execute extends BaseCommand {
   async run(): Promise<RunExecuteResult> {
     const { flags } = await this.parse(Execute)
     const json = this.jsonEnabled()
-    const result = await runExecute({
-      cwd: process.cwd(),
-      ...(flags.config ? { configPath: flags.config } : {}),
-      ...(flags.commit ? { commit: flags.commit } : {}),
-      ...(flags.only ? { only: flags.only } : {}),
-      concurrency: flags.concurrency,
-      dryRun: flags['dry-run'],
-      leaseMs: leaseMs(flags['lock-lease']),
-      ...(json
-        ? {}
-        : {
-            onEvent: (e) => {
-              const line = progressLine(e)
-              if (line) this.out(line)
-            },
-          }),
-    })
+    const lease = leaseMs(flags['lock-lease'])
+    // In a terminal an ink view shows each request's current step; elsewhere one line per step.
+    // ink and React load only for the view, and never with --json.
+    const live =
+      !json && isInteractiveOutput(process.stdout, process.env)
+        ? (await import('../src/ui/execute-progress.js')).renderExecuteProgress()
+        : undefined
+    const onEvent = live
+      ? (e: ExecuteEvent) => live.onEvent(e)
+      : (e: ExecuteEvent) => {
+          const line = progressLine(e)
+          if (line) this.out(line)
+        }
+    let result: RunExecuteResult
+    try {
+      result = await runExecute({
+        cwd: process.cwd(),
+        ...(flags.config ? { configPath: flags.config } : {}),
+        ...(flags.commit ? { commit: flags.commit } : {}),
+        ...(flags.only ? { only: flags.only } : {}),
+        concurrency: flags.concurrency,
+        dryRun: flags['dry-run'],
+        leaseMs: lease,
+        ...(json ? {} : { onEvent }),
+      })
+    } finally {
+      await live?.stop()
+    }
     if (!json) this.out(renderExecuteSummary(result))
     if (!allSucceeded(result)) {
       throw new CheckFailedError('EXECUTION_FAILED', 'Not every request succeeded; see the lines above.', {
