@@ -3,11 +3,9 @@
  * pay for them. One Ed25519 verification costs far more than everything else per entry, so
  * spreading the checks over the cores is what makes 100,000 entries verify in seconds.
  */
-import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
-import { dirname, join } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
+import { isMainThread, parentPort, workerData, type Worker } from 'node:worker_threads'
+import { spawnModuleWorker } from '../worker-thread.js'
 import { parseAllowedSigners } from '../crypto/allowed-signers.js'
 import { fastRawVerify } from '../crypto/ed25519.js'
 import { checkEntry, type EntryCheckContext, type EntrySummary } from './check-entry.js'
@@ -90,15 +88,7 @@ export async function createEntryChecker(opts: {
   }
   if (opts.workers <= 0) return inline()
 
-  const url = new URL(import.meta.url)
-  const spawnWorker = (workerData: WorkerInit): Worker => {
-    if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData })
-    // Under the test runner this file is TypeScript: register tsx inside the worker first.
-    const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'))
-    const tsx = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href
-    const boot = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}) })`
-    return new Worker(boot, { eval: true, workerData })
-  }
+  const spawnWorker = (workerData: WorkerInit): Worker => spawnModuleWorker(import.meta.url, workerData)
   const init: WorkerInit = { tag: WORKER_TAG, signersText: opts.signersText, signersFile: opts.signersFile }
   const pool: { worker: Worker; busy: number; ready: Promise<void> }[] = []
   const waiting = new Map<number, { resolve: (r: EntrySummary[]) => void; reject: (e: unknown) => void }>()
