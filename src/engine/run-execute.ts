@@ -90,6 +90,17 @@ export async function runExecute(opts: RunExecuteOptions): Promise<RunExecuteRes
           ...(opts.commit ? { commit: opts.commit } : {}),
           now: () => new Date(),
           executors,
+          // GitHub is reached only when the policy in force uses it; Octokit loads only then.
+          forgeFactory: async (settings) => {
+            const [{ githubForgeFactory }, { resolveGitHubContext }] = await Promise.all([
+              import('../../providers/forge/github.js'),
+              import('../approvals/github-context.js'),
+            ])
+            return githubForgeFactory(
+              await resolveGitHubContext({ cwd: opts.cwd, env, flags: {} }),
+              env,
+            )(settings)
+          },
         }),
       ),
       ledger: timer.ledger(ledger),
