@@ -26,6 +26,7 @@ import {
   createUser,
   keysOf,
   labelsOf,
+  putVersion,
   rawClients,
   valueAt,
   type Labels,
@@ -380,6 +381,32 @@ describe.each(['secrets-manager', 'iam-access-key'] as const)(
     })
   },
 )
+
+describe('execute against a foreign AWSPENDING (built CLI, real git, moto)', () => {
+  it('refuses, changes nothing, and audits the failure', async () => {
+    // Given another rotation (a Lambda, a person) left its own version pending
+    const d = await prepared('secrets-manager')
+    const foreignValue = canary()
+    const foreign = await putVersion(sm, SM_SECRET, foreignValue, ['AWSPENDING'])
+    const before = await labelsOf(sm, SM_SECRET)
+
+    const run = await execute(d, ['--json'])
+
+    expect(run.exitCode, run.stdout + run.stderr).toBe(1)
+    expect(envelope<{ requests: ExecReport[] }>(run).result?.requests).toEqual([
+      expect.objectContaining({
+        requestId: d.requestId,
+        outcome: 'failed',
+        reason: expect.stringContaining('FOREIGN_PENDING'),
+      }),
+    ])
+    expect(await labelsOf(sm, SM_SECRET)).toEqual(before)
+    expect(holders(before, 'AWSPENDING')).toEqual([foreign])
+    const entries = await verifiedEntries(d)
+    expect(entries.map((e) => [e.action, e.outcome.status])).toEqual([['rotate', 'failed']])
+    expectNoValue(d, [run], [d.seeded.oldValue, foreignValue])
+  })
+})
 
 describe('execute iam-access-key with action revoke (built CLI, real git, moto)', () => {
   it('deactivates the compromised key before any other write, then rotates and audits the revoke', async () => {
