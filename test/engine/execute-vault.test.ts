@@ -530,4 +530,24 @@ describe('execute with database-static-role on real OpenBao and PostgreSQL (buil
     const after = await creds(role)
     for (const r of [run, log]) expect((r.stdout + r.stderr).includes(after.password)).toBe(false)
   }, 60_000)
+  it('killed after rotate-role and before verification, a re-run still verifies by login and does not report success', async () => {
+    // rotate-role makes the new password current at prepare, so a re-run finds it current already.
+    const { d } = await prepareDb('NOLOGIN')
+    const crashed = await execute(d.repo, [], {
+      lease: '1s',
+      env: { NHI_RECOVER_TEST_CRASH_AT: 'after-prepare' },
+    })
+    expect(crashed.exitCode, crashed.stdout + crashed.stderr).toBe(-1)
+    await new Promise((r) => setTimeout(r, 1200))
+    const again = await execute(d.repo, ['--json'])
+    expect(again.exitCode, again.stdout + again.stderr).toBe(1)
+    const [report] =
+      envelope<{ requests: Array<{ outcome: string; reason: string }> }>(again).result?.requests ?? []
+    expect(report).toMatchObject({
+      outcome: 'failed',
+      reason: expect.stringMatching(
+        /Logging in to PostgreSQL as svc_orders_\d+ with the new password failed/,
+      ),
+    })
+  }, 60_000)
 })

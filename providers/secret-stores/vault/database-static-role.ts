@@ -11,8 +11,10 @@
  * - A re-run compares `last_vault_rotation` with the marker: newer means this request already
  *   rotated, so it does not rotate twice.
  * - verify logs in to PostgreSQL with the password from static-creds (the `pg` client).
- * - promote has nothing left to do; rollback is impossible (the old password is gone), and
- *   retire has nothing to revoke (the old password stopped working at rotation).
+ * - promote checks that nobody rotated since and logs in again: a re-run after a crash before
+ *   verify finds the password already current and resumes at promote, so the login must not be
+ *   skipped. Rollback is impossible (the old password is gone), and retire has nothing to revoke
+ *   (the old password stopped working at rotation).
  *
  * The version id is the `last_vault_rotation` timestamp.
  */
@@ -195,7 +197,7 @@ export function databaseStaticRole(ctx: VaultContext, opts: DatabaseOptions = {}
     return url
   }
 
-  return {
+  const self: Mechanism<DatabaseTarget> = {
     async describe(t) {
       const role = await staticRole(t)
       if (!role) return { exists: false, versions: [] }
@@ -325,7 +327,7 @@ export function databaseStaticRole(ctx: VaultContext, opts: DatabaseOptions = {}
     },
 
     async promote(t, req) {
-      // rotate-role already made the new password current; only check nobody rotated since.
+      // rotate-role already made the new password current; check nobody rotated since.
       const c = await creds(t)
       if (c.lastRotation !== req.versionId) {
         throw new CheckFailedError(
@@ -336,6 +338,9 @@ export function databaseStaticRole(ctx: VaultContext, opts: DatabaseOptions = {}
           },
         )
       }
+      // A re-run after a crash between prepare and verify finds the password current and
+      // resumes at promote: log in here too, so an unverified password never counts as done.
+      await self.verify(t, req)
     },
 
     async discard() {
@@ -363,4 +368,5 @@ export function databaseStaticRole(ctx: VaultContext, opts: DatabaseOptions = {}
       // An older password stopped working when it was rotated: nothing left to revoke.
     },
   }
+  return self
 }
