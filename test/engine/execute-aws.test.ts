@@ -13,6 +13,7 @@ import { ListUserTagsCommand, type IAMClient } from '@aws-sdk/client-iam'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { DEMO_PEOPLE, prepareDemo, type DemoScenario, type PreparedDemo } from '../../src/demo/demo.js'
 import { CRASH_POINTS } from '../../src/engine/test-hooks.js'
+import { readRemoteLocks } from '../../src/engine/git-locks.js'
 import { createNewSpec } from '../../src/new/new-spec.js'
 import { approve } from '../../src/approvals/approve.js'
 import { git } from '../../src/git/git.js'
@@ -119,14 +120,17 @@ function scenario(mechanism: Mechanism, extra: DemoScenario['answers'], out: Par
   }
 }
 
+// One prepared repo per mechanism and answers, kept until the file ends; each test gets a copy.
+const templates = new Map<string, Promise<Prepared>>()
+const templateDirs: string[] = []
+afterAll(() => {
+  for (const d of templateDirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
 /** A recovery repo from prepareDemo with one merged, approved request against moto, not executed yet. */
-async function freshlyPrepared(
-  mechanism: Mechanism,
-  extra: DemoScenario['answers'],
-  cleanup: string[],
-): Promise<Prepared> {
+async function freshlyPrepared(mechanism: Mechanism, extra: DemoScenario['answers']): Promise<Prepared> {
   const dir = mkdtempSync(join(tmpdir(), 'nhi-exec-aws-'))
-  cleanup.push(dir)
+  templateDirs.push(dir)
   const seeded: Partial<Seeded> = {}
   const d = await prepareDemo({
     dir: join(dir, 'd'),
@@ -139,24 +143,17 @@ async function freshlyPrepared(
   return { ...d, mechanism, secret, seeded: seeded as Seeded }
 }
 
-// One prepared repo per mechanism, kept until the file ends; each test gets a copy of it.
-const templates = new Map<Mechanism, Promise<Prepared>>()
-const templateDirs: string[] = []
-afterAll(() => {
-  for (const d of templateDirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-
 /**
- * A fresh copy (clone, bare remote, keys) of the mechanism's prepared repo, with the AWS
- * state seeded again in the reset moto. The copy's committed config and git config still
- * name the template's key files, which are the same keys. Other answers prepare a new repo.
+ * A fresh copy (clone, bare remote, keys) of a repo prepared once for these answers, with the
+ * AWS state seeded again in the reset moto. The copy's committed config and git config still
+ * name the template's key files, which are the same keys.
  */
-async function prepared(mechanism: Mechanism, extra?: DemoScenario['answers']): Promise<Prepared> {
-  if (extra) return freshlyPrepared(mechanism, extra, dirs)
-  let template = templates.get(mechanism)
+async function prepared(mechanism: Mechanism, extra: DemoScenario['answers'] = {}): Promise<Prepared> {
+  const key = `${mechanism} ${JSON.stringify(extra)}`
+  let template = templates.get(key)
   if (!template) {
-    template = freshlyPrepared(mechanism, {}, templateDirs)
-    templates.set(mechanism, template)
+    template = freshlyPrepared(mechanism, extra)
+    templates.set(key, template)
   }
   const t = await template
   await moto.reset()
@@ -191,6 +188,17 @@ function cli(d: PreparedDemo, args: string[], env: Record<string, string> = {}):
 
 const execute = (d: PreparedDemo, args: string[] = [], env: Record<string, string> = {}) =>
   cli(d, ['execute', '--lock-lease', '1s', ...args], env)
+
+/**
+ * Waits until the dead executor's locks (1 s lease) have expired, so that the re-run takes
+ * them over: no longer than the lease that is left, as the lock refs on the remote say.
+ */
+async function leasesExpired(d: PreparedDemo): Promise<void> {
+  const locks = await readRemoteLocks(d.repo, 'origin', new Date())
+  expect(locks.length).toBeGreaterThan(0)
+  const wait = Math.max(...locks.map((l) => Date.parse(l.expires))) - Date.now() + 50
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+}
 
 interface ExecReport {
   requestId: string
@@ -359,8 +367,7 @@ describe.each(['secrets-manager', 'iam-access-key'] as const)(
         const d = await prepared(mechanism)
         const crashed = await execute(d, [], { NHI_RECOVER_TEST_CRASH_AT: point })
         expect(crashed.exitCode, `${point}: ${crashed.stdout}${crashed.stderr}`).toBe(-1)
-        // The dead executor's 1 s lease must pass before its locks can be taken over.
-        await new Promise((r) => setTimeout(r, 1200))
+        await leasesExpired(d)
         const again = await execute(d)
         expect(again.exitCode, again.stdout + again.stderr).toBe(0)
         await expectLedger(d, 'rotate', await expectOneRotation(d))
@@ -446,7 +453,7 @@ describe('execute iam-access-key with action revoke (built CLI, real git, moto)'
     expect(crashed.exitCode, crashed.stdout + crashed.stderr).toBe(-1)
     const keys = await keysOf(iam, IAM_USER)
     expect(keys.find((k) => k.id === d.seeded.oldKeyId)?.status).toBe('Inactive')
-    await new Promise((r) => setTimeout(r, 1200))
+    await leasesExpired(d)
     const again = await execute(d)
     expect(again.exitCode, again.stdout + again.stderr).toBe(0)
     await expectLedger(d, 'revoke', await expectOneRotation(d))
@@ -506,28 +513,50 @@ async function mergeApprovedRequest(d: Prepared, answers: DemoScenario['answers'
   return created.id
 }
 
+/** A succeeded rotation that keeps the previous version for a day, and a merged, approved rollback spec for it. */
+async function rotatedWithRollbackMerged(): Promise<{ d: Prepared; rotated: string; rollbackId: string }> {
+  const d = await prepared('secrets-manager', { retainPrevious: '24h' })
+  const rotate = await execute(d)
+  expect(rotate.exitCode, rotate.stdout + rotate.stderr).toBe(0)
+  const before = await labelsOf(sm, SM_SECRET)
+  const rotated = holders(before, 'AWSCURRENT')[0]!
+  expect(rotated).not.toBe(d.seeded.versionBefore)
+  expect(holders(before, 'AWSPREVIOUS')).toEqual([d.seeded.versionBefore])
+  const rollbackId = await mergeApprovedRequest(d, { action: 'rollback', rollbackOf: d.requestId })
+  return { d, rotated, rollbackId }
+}
+
+/** The old version is current again with its old value, nothing is pending, and one rollback is audited. */
+async function expectRolledBackOnce(d: Prepared, rotated: string, rollbackId: string): Promise<Labels> {
+  const after = await labelsOf(sm, SM_SECRET)
+  expect(holders(after, 'AWSCURRENT'), JSON.stringify(after)).toEqual([d.seeded.versionBefore])
+  expect(holders(after, 'AWSPENDING')).toEqual([])
+  expect(after[rotated]).not.toContain('AWSCURRENT')
+  expect(await valueAt(sm, SM_SECRET, 'AWSCURRENT')).toBe(d.seeded.oldValue)
+  const entries = (await verifiedEntries({ ...d, requestId: rollbackId })).filter(
+    (e) => e.outcome.status === 'succeeded',
+  )
+  expect(entries).toEqual([
+    expect.objectContaining({
+      action: 'rollback',
+      provider: 'aws-sm',
+      target: `aws-sm:${SM_SECRET}`,
+      credential: { versionBefore: rotated, versionAfter: d.seeded.versionBefore },
+    }),
+  ])
+  return after
+}
+
 describe('rollback secrets-manager (built CLI, real git, moto)', () => {
   it('restores the previous version through a merged, approved rollback spec, once', async () => {
-    // Given a rotation that keeps the previous version for a day
-    const d = await prepared('secrets-manager', { retainPrevious: '24h' })
-    const rotate = await execute(d)
-    expect(rotate.exitCode, rotate.stdout + rotate.stderr).toBe(0)
-    const before = await labelsOf(sm, SM_SECRET)
-    const rotated = holders(before, 'AWSCURRENT')[0]!
-    expect(rotated).not.toBe(d.seeded.versionBefore)
-    expect(holders(before, 'AWSPREVIOUS')).toEqual([d.seeded.versionBefore])
+    // Given a rotation and a merged, approved rollback spec for it
+    const { d, rotated, rollbackId } = await rotatedWithRollbackMerged()
 
-    // When a rollback spec is approved and merged, and rollback runs
-    const rollbackId = await mergeApprovedRequest(d, { action: 'rollback', rollbackOf: d.requestId })
+    // When rollback runs
     const rb = await cli(d, ['rollback', d.requestId, '--json'])
     expect(rb.exitCode, rb.stdout + rb.stderr).toBe(0)
 
-    // Then the old version is current again, with its old value, and nothing is pending
-    const after = await labelsOf(sm, SM_SECRET)
-    expect(holders(after, 'AWSCURRENT'), JSON.stringify(after)).toEqual([d.seeded.versionBefore])
-    expect(holders(after, 'AWSPENDING')).toEqual([])
-    expect(after[rotated]).not.toContain('AWSCURRENT')
-    expect(await valueAt(sm, SM_SECRET, 'AWSCURRENT')).toBe(d.seeded.oldValue)
+    // Then the old version is current again, and the rollback is audited
     expect(envelope<{ requests: ExecReport[] }>(rb).result?.requests).toEqual([
       expect.objectContaining({
         requestId: rollbackId,
@@ -536,16 +565,7 @@ describe('rollback secrets-manager (built CLI, real git, moto)', () => {
         versionAfter: d.seeded.versionBefore,
       }),
     ])
-    const entries = await verifiedEntries({ ...d, requestId: rollbackId })
-    expect(entries).toEqual([
-      expect.objectContaining({
-        action: 'rollback',
-        provider: 'aws-sm',
-        target: `aws-sm:${SM_SECRET}`,
-        credential: { versionBefore: rotated, versionAfter: d.seeded.versionBefore },
-        outcome: expect.objectContaining({ status: 'succeeded' }),
-      }),
-    ])
+    const after = await expectRolledBackOnce(d, rotated, rollbackId)
 
     // And a second rollback run finds it done in the ledger and rolls back nothing
     const again = await cli(d, ['rollback', d.requestId, '--json'])
@@ -557,7 +577,23 @@ describe('rollback secrets-manager (built CLI, real git, moto)', () => {
       }),
     ])
     expect(await labelsOf(sm, SM_SECRET)).toEqual(after)
-    expect((await verifiedEntries({ ...d, requestId: rollbackId })).length).toBe(1)
-    await expectNoValueShown(d, [rotate, rb, again])
+    await expectRolledBackOnce(d, rotated, rollbackId)
+    await expectNoValueShown(d, [rb, again])
+  })
+
+  it('killed with SIGKILL after the restore, a re-run finishes the same rollback and does not flip back', async () => {
+    const { d, rotated, rollbackId } = await rotatedWithRollbackMerged()
+    // execute runs merged rollback specs too; its short lease lets the re-run take over.
+    const crashed = await execute(d, [], { NHI_RECOVER_TEST_CRASH_AT: 'after-promote' })
+    expect(crashed.exitCode, crashed.stdout + crashed.stderr).toBe(-1)
+    expect(holders(await labelsOf(sm, SM_SECRET), 'AWSCURRENT')).toEqual([d.seeded.versionBefore])
+    await leasesExpired(d)
+    const again = await cli(d, ['rollback', d.requestId, '--json'])
+    expect(again.exitCode, again.stdout + again.stderr).toBe(0)
+    expect(envelope<{ requests: ExecReport[] }>(again).result?.requests).toEqual([
+      expect.objectContaining({ requestId: rollbackId, outcome: 'succeeded' }),
+    ])
+    await expectRolledBackOnce(d, rotated, rollbackId)
+    await expectNoValueShown(d, [crashed, again])
   })
 })
