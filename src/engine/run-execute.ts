@@ -45,7 +45,7 @@ export async function runExecute(opts: RunExecuteOptions): Promise<RunExecuteRes
     runId: env.GITHUB_RUN_ID
       ? `${env.GITHUB_RUN_ID}.${env.GITHUB_RUN_ATTEMPT ?? '1'}`
       : `local-${process.pid}-${Date.now()}`,
-    actor: env.GITHUB_ACTOR ?? safeUser(),
+    actor: env.GITHUB_ACTOR || safeUser(),
   }
   const remote = (await hasRemote(repoRoot, 'origin')) ? 'origin' : '.'
   const [{ createSecretStores }, { executionGate }, { createAuditSigner }] = await Promise.all([

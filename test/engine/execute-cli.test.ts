@@ -153,6 +153,15 @@ describe('execute (built CLI, real git, local provider)', () => {
     await expectLedgerVerifies(d)
   })
 
+  it('treats an empty GITHUB_ACTOR as unset instead of failing on a malformed audit entry', async () => {
+    const d = await prepared()
+    const r = await execute(d, ['--json'], { GITHUB_ACTOR: '' })
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0)
+    expect(envelope<{ requests: Array<{ outcome: string }> }>(r).result?.requests[0]?.outcome).toBe(
+      'succeeded',
+    )
+  })
+
   it('refuses the crash hook outside test mode, before anything runs', async () => {
     const d = await prepared()
     const r = await runCli(['execute'], { cwd: d.repo, env: { NHI_RECOVER_TEST_CRASH_AT: 'after-prepare' } })
