@@ -60,7 +60,8 @@ export class GitRefLocks implements Locks {
           held.push({ requestId: id, ...info })
           continue
         }
-        args.push(`--force-with-lease=${PREFIX}${id}:${old ?? ''}`, `+${lockCommit}:${PREFIX}${id}`)
+        // No "+" on the refspec: it would force the update and skip the lease check entirely.
+        args.push(`--force-with-lease=${PREFIX}${id}:${old ?? ''}`, `${lockCommit}:${PREFIX}${id}`)
         leases.push({
           requestId: id,
           ...(old && info && info.holder !== this.#o.holder

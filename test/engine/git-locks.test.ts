@@ -57,6 +57,18 @@ describe('git ref locks', () => {
     expect(results.map((r) => r.leases.length).sort()).toEqual([0, 1])
   })
 
+  it('never lets a late acquirer overwrite a lock taken after it read the refs: eight racing, one wins', async () => {
+    // Each reads "no lock", then pushes; every push after the first must be refused, not forced.
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => locks(i % 2 ? a : b, `run-${i}`).acquire(['rr-race'])),
+    )
+    expect(results.map((r) => r.leases.length).sort()).toEqual([0, 0, 0, 0, 0, 0, 0, 1])
+    const winner = results.findIndex((r) => r.leases.length === 1)
+    for (const r of results.filter((_, i) => i !== winner)) {
+      expect(r.held).toEqual([{ requestId: 'rr-race', holder: `run-${winner}`, expires: expect.any(String) }])
+    }
+  })
+
   it('works in a clone without a remote by locking in the clone itself', async () => {
     const solo = join(root, 'solo')
     sh(root, 'init', '-q', 'solo')
