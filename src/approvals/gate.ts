@@ -17,14 +17,15 @@ import {
   blobIdsAt,
   blobSha256s,
   changedPaths,
-  commitsChanging,
+  commitsChangingMany,
   existingObjects,
   firstParentChain,
-  lastFirstParentChange,
-  listFiles,
+  lastFirstParentChanges,
+  listFilesIn,
   mergeBase,
   readBlobs,
   readFileAt,
+  readFilesAt,
   sha256,
   tryFetch,
   type CommitPeople,
@@ -234,17 +235,20 @@ class Gate {
     if (!this.opts.paths) return this.#merge(target, undefined)
     // Each subject is judged at the first-parent commit that last changed it: its merge.
     const groups = new Map<string, string[]>()
-    for (const p of this.opts.paths) {
-      const path = posix.normalize(p.replace(/\\/g, '/'))
-      const at = await lastFirstParentChange(this.cwd, target, path)
+    const paths = [...new Set(this.opts.paths.map((p) => posix.normalize(p.replace(/\\/g, '/'))))]
+    const changes = await lastFirstParentChanges(this.cwd, target, paths)
+    for (const path of paths) {
+      const at = changes.get(path)
       if (!at)
         throw new UserError('NOT_IN_HISTORY', `${path} does not exist at ${short(target)}.`, {
           next: 'Pass paths relative to the repo root.',
         })
-      groups.set(at, [...(groups.get(at) ?? []), path])
+      const group = groups.get(at)
+      if (group) group.push(path)
+      else groups.set(at, [path])
     }
     const results: GateResult[] = []
-    for (const [at, paths] of groups) results.push(await this.#merge(at, paths))
+    for (const [at, group] of groups) results.push(await this.#merge(at, group))
     if (results.length === 1) return { ...results[0]!, head: target }
     const subjects = results.flatMap((r) => r.subjects)
     return {
@@ -362,16 +366,41 @@ class Gate {
     for (const c of side.prCommits ?? [])
       loginOf.set(c.sha, { author: c.authorLogin, committer: c.committerLogin })
 
+    // Everything each subject needs from git, read for all of them at once: a few git
+    // processes per merge instead of several per subject.
+    const [contents, statementFiles, ...rangeChanges] = await Promise.all([
+      readFilesAt(this.cwd, ctx.evalCommit, subjectPaths),
+      listFilesIn(this.cwd, ctx.evalCommit, subjectPaths.map(statementsDir)),
+      ...ctx.ranges.map(([from, to]) => commitsChangingMany(this.cwd, from, to, subjectPaths)),
+    ])
+    const statementsOf = (path: string) =>
+      (statementFiles.get(statementsDir(path)) ?? [])
+        .filter((f) => STATEMENT_FILE.test(posix.basename(f.path)))
+        .slice(0, MAX_STATEMENTS)
+    const statementData = await readBlobs(
+      this.cwd,
+      subjectPaths.flatMap((p) => statementsOf(p).map((f) => f.oid)),
+    )
+
     const results: SubjectResult[] = []
     for (const path of subjectPaths) {
       results.push(
-        await this.#subject(path, ctx, {
-          signers,
-          prAuthor,
-          loginOf,
-          policyChanges: [...policyChanges, ...deletedPolicy],
-          policyFiles,
-        }),
+        await this.#subject(
+          path,
+          ctx,
+          {
+            content: contents.get(path),
+            changesByRange: rangeChanges.map((m) => m.get(path) ?? []),
+            statements: statementsOf(path).map((f) => ({ ...f, data: statementData.get(f.oid) })),
+          },
+          {
+            signers,
+            prAuthor,
+            loginOf,
+            policyChanges: [...policyChanges, ...deletedPolicy],
+            policyFiles,
+          },
+        ),
       )
     }
     // Deleting a policy file is a policy change with no content to approve; it needs the highest tier too.
@@ -400,6 +429,14 @@ class Gate {
   async #subject(
     path: string,
     ctx: { base: string; config: RepoConfig; evalCommit: string; ranges: [string, string][]; side: Side },
+    read: {
+      /** The subject's bytes at the evaluated commit. */
+      content: Buffer | undefined
+      /** The commits that changed it, per range of ctx.ranges. */
+      changesByRange: CommitPeople[][]
+      /** Its approval statement files at the evaluated commit. */
+      statements: { path: string; oid: string; data: Buffer | undefined }[]
+    },
     shared: {
       signers: { list: AllowedSigner[]; problem?: string } | undefined
       prAuthor: { login: string } | undefined
@@ -409,7 +446,7 @@ class Gate {
     },
   ): Promise<SubjectResult> {
     const { config, side } = ctx
-    const content = await readFileAt(this.cwd, ctx.evalCommit, path)
+    const { content } = read
     const kind: Subject['kind'] = shared.policyFiles.has(path) ? 'policy-file' : 'request'
     if (!content)
       return blockedSubject({ kind, path }, ctx.evalCommit, '', [
@@ -431,8 +468,8 @@ class Gate {
     // Who changed the subject, over every range the change spans.
     const changes: SubjectChange[] = []
     const seen = new Set<string>()
-    for (const [from, to] of ctx.ranges) {
-      for (const c of await commitsChanging(this.cwd, from, to, path)) {
+    for (const range of read.changesByRange) {
+      for (const c of range) {
         if (seen.has(c.oid)) continue
         seen.add(c.oid)
         changes.push(...people(c, shared.loginOf.get(c.oid)))
@@ -450,7 +487,7 @@ class Gate {
       ? {
           missing: `signed approvals are required, but ${CONFIG_FILE} on the base branch has no approvals.ssh`,
         }
-      : { items: await this.#statements(ctx.evalCommit, path, shared.signers) }
+      : { items: this.#statements(read.statements, shared.signers) }
 
     const input: PolicyInput = {
       subject,
@@ -511,20 +548,12 @@ class Gate {
     })
   }
 
-  async #statements(
-    commit: string,
-    path: string,
+  #statements(
+    files: { path: string; data: Buffer | undefined }[],
     signers: { list: AllowedSigner[]; problem?: string } | undefined,
-  ): Promise<SshApproval[]> {
-    const files = (await listFiles(this.cwd, commit, statementsDir(path)))
-      .filter((f) => STATEMENT_FILE.test(posix.basename(f.path)))
-      .slice(0, MAX_STATEMENTS)
-    const data = await readBlobs(
-      this.cwd,
-      files.map((f) => f.oid),
-    )
+  ): SshApproval[] {
     return files.map((f): SshApproval => {
-      const parsed = parseStatementFile(data.get(f.oid) ?? Buffer.alloc(0))
+      const parsed = parseStatementFile(f.data ?? Buffer.alloc(0))
       if (!parsed.ok)
         return {
           file: f.path,

@@ -4,7 +4,8 @@
  * separate a merge from its base. Built on the plumbing in git.ts.
  */
 import { createHash } from 'node:crypto'
-import { catFileBatch, git, resolveCommit, runGit } from './git.js'
+import { posix } from 'node:path'
+import { catFileBatch, resolveCommit, runGit } from './git.js'
 
 /** One commit with the people on it. */
 export interface CommitPeople {
@@ -18,17 +19,90 @@ export interface CommitPeople {
 /** The blob id of each commit:path, or null where the path is absent (or the commit is unknown). */
 export async function blobIdsAt(
   cwd: string,
-  queries: { commit: string; path: string }[],
+  queries: readonly { commit: string; path: string }[],
 ): Promise<(string | null)[]> {
   if (queries.length === 0) return []
-  const input = queries.map((q) => `${q.commit}:${q.path}\n`).join('')
+  // git resolves each commit:path by scanning every tree on the way, so 1,000 paths in a
+  // folder of 2,000 entries cost seconds. Where many queries share a commit and folder, the
+  // folder's tree is read once and its entries looked up here.
+  const folderOf = (q: { commit: string; path: string }) => {
+    const cut = q.path.lastIndexOf('/')
+    const dir = cut < 0 ? '' : q.path.slice(0, cut)
+    return `${q.commit}:${dir}`
+  }
+  const perFolder = new Map<string, number>()
+  for (const q of queries) {
+    if (isPlainPath(q.path)) perFolder.set(folderOf(q), (perFolder.get(folderOf(q)) ?? 0) + 1)
+  }
+  const shared = [...perFolder].filter(([, n]) => n >= FOLDER_READ_THRESHOLD).map(([f]) => f)
+  const folders = new Map<string, Map<string, string>>()
+  if (shared.length > 0) {
+    const found = await objectTypes(cwd, shared)
+    const trees = shared.flatMap((f, i) => (found[i]?.type === 'tree' ? [{ f, oid: found[i].oid }] : []))
+    const data = await readBlobs(
+      cwd,
+      trees.map((t) => t.oid),
+    )
+    for (const t of trees) folders.set(t.f, blobEntries(data.get(t.oid)!, t.oid.length / 2))
+    // A folder that is not a tree there holds none of the paths.
+    for (const f of shared) if (!folders.has(f)) folders.set(f, new Map())
+  }
+  const rest = queries.filter((q) => !(isPlainPath(q.path) && folders.has(folderOf(q))))
+  const found = await objectTypes(
+    cwd,
+    rest.map((q) => `${q.commit}:${q.path}`),
+  )
+  let next = 0
+  return queries.map((q) => {
+    const folder = isPlainPath(q.path) ? folders.get(folderOf(q)) : undefined
+    if (folder) return folder.get(q.path.slice(q.path.lastIndexOf('/') + 1)) ?? null
+    const r = found[next++]
+    return r?.type === 'blob' ? r.oid : null
+  })
+}
+
+/** Queries per commit and folder from which reading the whole folder is cheaper than asking for each. */
+const FOLDER_READ_THRESHOLD = 16
+
+/** A path git would resolve as written: no empty, "." or ".." segments. */
+function isPlainPath(path: string): boolean {
+  return path.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..')
+}
+
+/** `git cat-file --batch-check` over object names; null where git knows none. */
+async function objectTypes(
+  cwd: string,
+  names: readonly string[],
+): Promise<({ oid: string; type: string } | null)[]> {
+  if (names.length === 0) return []
+  const input = names.map((n) => `${n}\n`).join('')
   const out = (await runGit(cwd, ['cat-file', '--batch-check=%(objectname) %(objecttype)'], { input })).stdout
     .toString('utf8')
     .split('\n')
-  return queries.map((_q, i) => {
+  return names.map((_n, i) => {
     const [oid, type] = (out[i] ?? '').split(' ')
-    return type === 'blob' && oid ? oid : null
+    return oid && type && type !== 'missing' && type !== 'ambiguous' ? { oid, type } : null
   })
+}
+
+/**
+ * The blobs (files and symbolic links, as git's batch-check counts them) directly in a raw
+ * tree object: entries are "<octal mode> <name>\0<binary object id>".
+ */
+function blobEntries(tree: Buffer, idBytes: number): Map<string, string> {
+  const out = new Map<string, string>()
+  let pos = 0
+  while (pos < tree.length) {
+    const space = tree.indexOf(0x20, pos)
+    const nul = tree.indexOf(0, space)
+    if (space < 0 || nul < 0 || nul + 1 + idBytes > tree.length) break
+    const mode = tree.toString('latin1', pos, space)
+    const name = tree.toString('utf8', space + 1, nul)
+    const oid = tree.toString('hex', nul + 1, nul + 1 + idBytes)
+    if (mode.startsWith('100') || mode === '120000') out.set(name, oid)
+    pos = nul + 1 + idBytes
+  }
+  return out
 }
 
 /** The contents of the given blobs, read through one git process. */
@@ -42,9 +116,24 @@ export async function readBlobs(cwd: string, oids: Iterable<string>): Promise<Ma
 
 /** The content of `path` at `commit`, or undefined when it does not exist there. */
 export async function readFileAt(cwd: string, commit: string, path: string): Promise<Buffer | undefined> {
-  const [oid] = await blobIdsAt(cwd, [{ commit, path }])
-  if (!oid) return undefined
-  return (await readBlobs(cwd, [oid])).get(oid)
+  return (await readFilesAt(cwd, commit, [path])).get(path)
+}
+
+/** readFileAt for many paths at one commit, with two git processes in all; absent paths map to undefined. */
+export async function readFilesAt(
+  cwd: string,
+  commit: string,
+  paths: readonly string[],
+): Promise<Map<string, Buffer | undefined>> {
+  const oids = await blobIdsAt(
+    cwd,
+    paths.map((path) => ({ commit, path })),
+  )
+  const data = await readBlobs(
+    cwd,
+    oids.filter((o): o is string => o !== null),
+  )
+  return new Map(paths.map((p, i) => [p, oids[i] ? data.get(oids[i]) : undefined]))
 }
 
 export function sha256(data: Buffer | string): string {
@@ -112,16 +201,32 @@ export async function commitsChanging(
   to: string,
   path: string,
 ): Promise<CommitPeople[]> {
+  return (await commitsChangingMany(cwd, from, to, [path])).get(path) ?? []
+}
+
+/** commitsChanging for many paths over one range: one walk of the range, one batch of blob lookups. */
+export async function commitsChangingMany(
+  cwd: string,
+  from: string | undefined,
+  to: string,
+  paths: readonly string[],
+): Promise<Map<string, CommitPeople[]>> {
   const commits = await commitsBetween(cwd, from, to)
-  const queries = commits.flatMap((c) => [c.oid, ...c.parents].map((commit) => ({ commit, path })))
+  const queries = paths.flatMap((path) =>
+    commits.flatMap((c) => [c.oid, ...c.parents].map((commit) => ({ commit, path }))),
+  )
   const blobs = await blobIdsAt(cwd, queries)
-  const out: CommitPeople[] = []
+  const out = new Map<string, CommitPeople[]>()
   let i = 0
-  for (const c of commits) {
-    const mine = blobs[i++]
-    const theirs = c.parents.map(() => blobs[i++])
-    const changed = theirs.length === 0 ? mine !== null : theirs.every((p) => p !== mine)
-    if (changed) out.push(c)
+  for (const path of paths) {
+    const changes: CommitPeople[] = []
+    for (const c of commits) {
+      const mine = blobs[i++]
+      const theirs = c.parents.map(() => blobs[i++])
+      const changed = theirs.length === 0 ? mine !== null : theirs.every((p) => p !== mine)
+      if (changed) changes.push(c)
+    }
+    out.set(path, changes)
   }
   return out
 }
@@ -145,26 +250,88 @@ export async function listFiles(
   commit: string,
   dir: string,
 ): Promise<{ path: string; oid: string }[]> {
-  const r = await runGit(cwd, ['ls-tree', '-z', commit, '--', dir.replace(/\/?$/, '/')], { allowFail: true })
-  if (r.code !== 0) return []
-  return r.stdout
-    .toString('utf8')
-    .split('\0')
-    .filter(Boolean)
-    .flatMap((entry) => {
-      const m = /^\d+ blob ([0-9a-f]+)\t(.+)$/s.exec(entry)
-      return m ? [{ oid: m[1]!, path: m[2]! }] : []
-    })
+  return (await listFilesIn(cwd, commit, [dir])).get(dir) ?? []
 }
 
-/** The latest commit on the first-parent chain of `rev` whose tree changed `path` against its first parent. */
+/** listFiles for many folders at one commit, in one git process per 500 folders. */
+export async function listFilesIn(
+  cwd: string,
+  commit: string,
+  dirs: readonly string[],
+): Promise<Map<string, { path: string; oid: string }[]>> {
+  const out = new Map<string, { path: string; oid: string }[]>()
+  const byDir = new Map<string, string[]>() // folder without its trailing slash -> as asked
+  for (const d of dirs) {
+    out.set(d, [])
+    const key = d.replace(/\/+$/, '')
+    byDir.set(key, [...(byDir.get(key) ?? []), d])
+  }
+  const unique = [...byDir.keys()]
+  for (let i = 0; i < unique.length; i += 500) {
+    const chunk = unique.slice(i, i + 500).map((d) => `${d}/`)
+    const r = await runGit(cwd, ['--literal-pathspecs', 'ls-tree', '-z', commit, '--', ...chunk], {
+      allowFail: true,
+    })
+    if (r.code !== 0) continue
+    for (const entry of r.stdout.toString('utf8').split('\0')) {
+      const m = /^\d+ blob ([0-9a-f]+)\t(.+)$/s.exec(entry)
+      if (!m) continue
+      for (const asked of byDir.get(posix.dirname(m[2]!)) ?? [])
+        out.get(asked)!.push({ oid: m[1]!, path: m[2]! })
+    }
+  }
+  return out
+}
+
+/** The latest commit on the first-parent chain of `rev` whose tree changed the file `path` against its first parent. */
 export async function lastFirstParentChange(
   cwd: string,
   rev: string,
   path: string,
 ): Promise<string | undefined> {
-  const out = await git(cwd, ['log', '-1', '--first-parent', '--format=%H', rev, '--', path])
-  return out || undefined
+  return (await lastFirstParentChanges(cwd, rev, [path])).get(path)
+}
+
+/**
+ * lastFirstParentChange for many file paths in one walk of the first-parent chain: each path
+ * maps to the newest commit whose diff against its first parent touched it; paths never
+ * changed, and folders, are absent. One `git log` instead of one per path keeps a 1,000-spec execute from spawning git
+ * 1,000 times.
+ */
+export async function lastFirstParentChanges(
+  cwd: string,
+  rev: string,
+  paths: readonly string[],
+): Promise<Map<string, string>> {
+  const found = new Map<string, string>()
+  const want = new Set(paths)
+  if (want.size === 0) return found
+  // Few paths: name them. Many: name their folders (one, usually) and keep the wanted names.
+  const pathspecs = want.size <= 64 ? [...want] : [...new Set([...want].map((p) => posix.dirname(p)))]
+  const r = await runGit(cwd, [
+    '--literal-pathspecs',
+    'log',
+    '--first-parent',
+    '--diff-merges=first-parent',
+    '--no-renames',
+    '-z',
+    '--name-only',
+    '--format=%x01%H',
+    rev,
+    '--',
+    ...pathspecs,
+  ])
+  // Records: "\x01<sha>\0\n<name>\0<name>\0" per commit, newest first.
+  for (const rec of r.stdout.toString('utf8').split('\x01')) {
+    const [sha, ...names] = rec.split('\0')
+    if (!sha) continue
+    for (const raw of names) {
+      const name = raw.replace(/^\n/, '')
+      if (want.has(name) && !found.has(name)) found.set(name, sha)
+    }
+    if (found.size === want.size) break
+  }
+  return found
 }
 
 /** Fetches a ref from origin quietly; false when it cannot (offline, no such ref). */
