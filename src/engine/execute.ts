@@ -129,6 +129,10 @@ export async function executeRequests(opts: ExecuteOptions, deps: ExecuteDeps): 
 
   // The gate runs again here, on the exact blobs that will execute; any doubt blocks.
   const limit = pLimit(Math.max(1, opts.concurrency))
+  if (deps.gate.prepare && plan.run.length > 1) {
+    // Batched judging; any failure in it is raised again, per spec, by evaluate below.
+    await deps.gate.prepare(plan.run).catch(() => {})
+  }
   const decisions = await Promise.all(
     plan.run.map((x) =>
       limit(async () => {

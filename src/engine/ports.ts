@@ -35,6 +35,12 @@ export interface ExecutableSpec {
 }
 
 export interface ApprovalGate {
+  /**
+   * Optional batching: judge all these specs up front (one gate run per merge, not per spec),
+   * so that `evaluate` answers from the result. It must not decide anything by itself: a
+   * failure here is raised again by `evaluate` for the specs it concerns.
+   */
+  prepare?(specs: readonly ExecutableSpec[]): Promise<void>
   /** Re-checks approvals for the exact spec content; fails closed (blocked) on any doubt. */
   evaluate(spec: ExecutableSpec): Promise<GateDecision>
 }

@@ -1,6 +1,6 @@
 /**
  * The status service: where every request of the recovery repo stands, read without changing
- * anything. The ledger says what ran (done, failed, rolled back), the lock refs on the remote
+ * anything. The ledger says what ran (done, failed, rolled back), the lock table on the remote
  * say what runs now, and the approval gate (the same one execute runs) says whether the rest
  * may run. Any doubt about approvals shows as "approvals unknown", never as approved.
  */
@@ -8,7 +8,7 @@ import { posix } from 'node:path'
 import { loadRepoConfig } from '../config/repo.js'
 import { isNhiError } from '../errors.js'
 import { git, runGit } from '../git/git.js'
-import { lastFirstParentChange, readBlobs, sha256 } from '../git/history.js'
+import { lastFirstParentChanges, readBlobs, sha256 } from '../git/history.js'
 import type { ForgeFactory } from '../approvals/forge.js'
 import type { AuditEntry } from '../audit/entry.js'
 import { parseSource } from '../spec/parse.js'
@@ -200,9 +200,16 @@ export async function requestStatus(opts: StatusOptions): Promise<StatusResult> 
     // One gate run per merge, as the gate itself groups them: a merge whose approvals cannot
     // be checked (GitHub down) leaves the other merges' answers intact.
     const groups = new Map<string, typeof toGate>()
+    const merges = await lastFirstParentChanges(
+      root,
+      commit,
+      toGate.map((t) => t.x.path),
+    )
     for (const t of toGate) {
-      const at = await lastFirstParentChange(root, commit, t.x.path)
-      groups.set(at ?? '', [...(groups.get(at ?? '') ?? []), t])
+      const at = merges.get(t.x.path) ?? ''
+      const group = groups.get(at)
+      if (group) group.push(t)
+      else groups.set(at, [t])
     }
     for (const group of groups.values()) {
       let decisions: Map<string, GateDecision> | undefined

@@ -43,7 +43,10 @@ export function executeTimer() {
   })
   return {
     store,
-    gate: (g: ApprovalGate): ApprovalGate => ({ evaluate: (x) => time('gateMs', () => g.evaluate(x)) }),
+    gate: (g: ApprovalGate): ApprovalGate => ({
+      evaluate: (x) => time('gateMs', () => g.evaluate(x)),
+      ...(g.prepare ? { prepare: (xs) => time('gateMs', () => g.prepare!(xs)) } : {}),
+    }),
     ledger: (l: Ledger): Ledger => ({
       records: () => time('ledgerMs', () => l.records()),
       append: (d) => time('ledgerMs', () => l.append(d)),
