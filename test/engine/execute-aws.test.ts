@@ -191,7 +191,7 @@ const execute = (d: PreparedDemo, args: string[] = [], env: Record<string, strin
 
 /**
  * Waits until the dead executor's locks (1 s lease) have expired, so that the re-run takes
- * them over: no longer than the lease that is left, as the lock refs on the remote say.
+ * them over: no longer than the lease that is left, as the lock table on the remote say.
  */
 async function leasesExpired(d: PreparedDemo): Promise<void> {
   const locks = await readRemoteLocks(d.repo, 'origin', new Date())

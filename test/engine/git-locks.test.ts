@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { GitRefLocks } from '../../src/engine/git-locks.js'
+import { GitRefLocks, LOCK_REF, readRemoteLocks } from '../../src/engine/git-locks.js'
 
 const sh = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim()
 
@@ -44,9 +44,50 @@ describe('git ref locks', () => {
   it('releases its own locks so the next run can take them at once', async () => {
     const mine = locks(a, 'run-a')
     const { leases } = await mine.acquire(['rr-one'])
+    expect(await readRemoteLocks(b, 'origin', new Date())).toEqual([
+      { requestId: 'rr-one', holder: 'run-a', expires: expect.any(String), expired: false },
+    ])
     await mine.release(leases)
-    expect(sh(a, 'ls-remote', 'origin', 'refs/nhi-recover/locks/*')).toBe('')
+    expect(await readRemoteLocks(b, 'origin', new Date())).toEqual([])
     expect((await locks(b, 'run-b').acquire(['rr-one'])).leases).toHaveLength(1)
+  })
+
+  it("keeps the other executors' locks when releasing its own, and the table's history says who held what", async () => {
+    const la = locks(a, 'run-a')
+    const { leases } = await la.acquire(['rr-one'])
+    await locks(b, 'run-b').acquire(['rr-two'])
+    await la.release(leases)
+    expect((await readRemoteLocks(a, 'origin', new Date())).map((l) => [l.requestId, l.holder])).toEqual([
+      ['rr-two', 'run-b'],
+    ])
+    const log = sh(join(root, 'remote.git'), 'log', '--format=%s', LOCK_REF).split('\n')
+    expect(log).toEqual([
+      'nhi-recover: release 1 request(s) of run-a',
+      'nhi-recover: lock 1 request(s) for run-b',
+      'nhi-recover: lock 1 request(s) for run-a',
+    ])
+  })
+
+  it('lets executors on different requests all win, retrying when another changed the table first', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => locks(i % 2 ? a : b, `run-${i}`).acquire([`rr-${i}`])),
+    )
+    expect(results.map((r) => r.leases.map((l) => l.requestId))).toEqual(
+      Array.from({ length: 6 }, (_, i) => [`rr-${i}`]),
+    )
+    expect((await readRemoteLocks(a, 'origin', new Date())).map((l) => l.requestId).sort()).toEqual(
+      Array.from({ length: 6 }, (_, i) => `rr-${i}`),
+    )
+  })
+
+  it('fails closed on a lock table it cannot read, naming the way out', async () => {
+    const tree = sh(a, 'mktree') // empty: no locks.json
+    const commit = sh(a, 'commit-tree', tree, '-m', 'not a lock table')
+    sh(a, 'push', '-q', 'origin', `${commit}:${LOCK_REF}`)
+    await expect(locks(b, 'run-b').acquire(['rr-one'])).rejects.toMatchObject({
+      code: 'LOCK_TABLE_UNREADABLE',
+      next: expect.stringContaining(`:${LOCK_REF}`),
+    })
   })
 
   it('gives a contested request to exactly one of two executors racing for it', async () => {
