@@ -5,16 +5,8 @@
  * corrupt it. Same staged semantics as the real providers.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  writeSync,
-} from 'node:fs'
+import { mkdirSync, readFileSync, statSync } from 'node:fs'
+import { open, rename } from 'node:fs/promises'
 import { dirname, isAbsolute, join } from 'node:path'
 import lockfile from 'proper-lockfile'
 import { CheckFailedError, ExternalError, UserError } from '../../src/errors.js'
@@ -315,7 +307,7 @@ export class LocalSecretStore implements SecretStore {
     try {
       const s = this.#load(path) ?? { format: FORMAT, path, nextVersion: 1, versions: [] }
       const result = change(s)
-      writeAtomic(file, JSON.stringify(s))
+      await writeAtomic(file, JSON.stringify(s))
       return result
     } finally {
       await release()
@@ -377,14 +369,19 @@ function foreignPending(path: string, pending: StoredVersion): CheckFailedError 
   )
 }
 
-function writeAtomic(file: string, content: string): void {
+/**
+ * Temp file, fsync, rename: a reader sees the old file or the new one, never a torn one.
+ * Asynchronous, so that concurrent rotations of different secrets wait on their fsyncs in
+ * parallel rather than one after another on the event loop.
+ */
+async function writeAtomic(file: string, content: string): Promise<void> {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  const fd = openSync(tmp, 'w', 0o600)
+  const fh = await open(tmp, 'w', 0o600)
   try {
-    writeSync(fd, content)
-    fsyncSync(fd)
+    await fh.writeFile(content)
+    await fh.sync()
   } finally {
-    closeSync(fd)
+    await fh.close()
   }
-  renameSync(tmp, file)
+  await rename(tmp, file)
 }
