@@ -4,7 +4,7 @@
  * file on a free loopback port; reset() between tests wipes every backend.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PROJECT_ROOT } from '../helpers/cli.js'
@@ -83,6 +83,8 @@ async function startOnce(extraEnv: Record<string, string>): Promise<MotoServer> 
   // The recording holds request bodies (test values only); it lives in a temp dir removed at stop.
   const work = mkdtempSync(join(tmpdir(), 'nhi-moto-'))
   const recording = join(work, 'recording.jsonl')
+  const log = join(work, 'moto.log')
+  const logFd = openSync(log, 'a')
   const child: ChildProcess = spawn(MOTO_BIN, ['-H', '127.0.0.1', '-p', String(port)], {
     cwd: work,
     env: {
@@ -91,11 +93,19 @@ async function startOnce(extraEnv: Record<string, string>): Promise<MotoServer> 
       MOTO_RECORDER_FILEPATH: recording,
       ...extraEnv,
     },
-    // moto logs one line per request on stderr; keep only the tail for a failed start.
-    stdio: ['ignore', 'ignore', 'pipe'],
+    // moto logs one line per request on stderr. It goes to a file, not a pipe: a pipe needs
+    // this process to keep reading it, and a caller blocked in spawnSync (a bench running the
+    // CLI) would stop moto dead once ~64 KB of log lines filled the pipe.
+    stdio: ['ignore', 'ignore', logFd],
   })
-  let stderr = ''
-  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)))
+  closeSync(logFd)
+  const stderrTail = () => {
+    try {
+      return readFileSync(log, 'utf8').slice(-4000)
+    } catch {
+      return ''
+    }
+  }
   let exited = false
   // A runner that exits without calling stop() must not leave moto behind.
   const reap = () => child.kill('SIGKILL')
@@ -119,7 +129,7 @@ async function startOnce(extraEnv: Record<string, string>): Promise<MotoServer> 
     await waitFor(
       `moto at ${endpoint}`,
       async () => {
-        if (exited) throw new Error(`moto_server exited early: ${stderr}`)
+        if (exited) throw new Error(`moto_server exited early: ${stderrTail()}`)
         const r = await fetch(`${endpoint}/moto-api/data.json`)
         await r.arrayBuffer()
         return r.status === 200
@@ -128,7 +138,7 @@ async function startOnce(extraEnv: Record<string, string>): Promise<MotoServer> 
     )
   } catch (err) {
     await stop()
-    throw err instanceof Error ? new Error(`${err.message}\n${stderr}`) : err
+    throw err instanceof Error ? new Error(`${err.message}\n${stderrTail()}`) : err
   }
 
   const post = async (path: string, body?: string) => {
