@@ -1,9 +1,10 @@
-// Issue 7 target: 1,000 secrets-manager rotations against a local moto server, compared with a
-// bare script making the same SDK calls with the same concurrency (≤ 1.5×), and the same runs
-// with concurrency 1. Until the engine's `execute` exists, the rotations go through the provider
-// directly (describe → prepare → verify → promote per secret, as the engine calls it), not
-// through `execute`.
+// Issue 7 target: 1,000 secrets-manager rotations in one `nhi-recover execute` against a local
+// moto server, compared with a bare script making the same SDK calls with the same concurrency
+// (≤ 1.5×), and the same runs with concurrency 1. The calls are counted from moto's recording.
+// Run alone: node bench/aws.mjs [--quick] (after npm run build).
 import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pLimit from 'p-limit'
 import { tsImport } from 'tsx/esm/api'
@@ -42,32 +43,12 @@ async function seed(client, sdk, prefix, count) {
   )
 }
 
-/** Rotations through the provider: the engine's describe → prepare → verify → promote. */
-async function viaProvider(mods, moto, secrets, prefix, concurrency) {
-  const { SecretsManagerStore } = mods.sm
-  const { Secret } = mods.secret
-  const store = new SecretsManagerStore({
-    name: 'aws',
-    config: { kind: 'aws-secrets-manager', region: 'us-east-1', endpoint: moto.endpoint },
-  })
-  const limit = pLimit(concurrency)
-  const t0 = performance.now()
-  await Promise.all(
-    secrets.map((s, i) =>
-      limit(async () => {
-        const target = { provider: 'aws', mechanism: 'secrets-manager', secret: s.name }
-        const requestId = `rr-bench-${prefix}-${i}`
-        const p = await store.prepare(target, { requestId, value: new Secret(value()) })
-        await store.verify(target, { requestId, versionId: p.id })
-        await store.promote(target, { requestId, versionId: p.id, expectedCurrent: s.current })
-      }),
-    ),
-  )
-  return performance.now() - t0
-}
-
-/** The same SDK calls the provider makes for one rotation, written by hand. */
-async function viaBareSdk(mods, client, secrets, prefix, concurrency) {
+/**
+ * The same SDK calls the provider makes for one rotation, written by hand. With `engine`, also
+ * those execute adds around it: describe (list the labels) first, and retire at the end (list,
+ * then drop AWSPREVIOUS from the old version, as retainPrevious 0s asks).
+ */
+async function viaBareSdk(mods, client, secrets, prefix, concurrency, engine = false) {
   const { sdk } = mods
   const { versionIdFor } = mods.staged
   const list = (SecretId) =>
@@ -79,6 +60,7 @@ async function viaBareSdk(mods, client, secrets, prefix, concurrency) {
       limit(async () => {
         const requestId = `rr-bare-${prefix}-${i}`
         const id = versionIdFor(requestId)
+        if (engine) await list(s.name) // describe
         // prepare: list the labels, put AWSPENDING with the request's token and label
         await list(s.name)
         await client.send(
@@ -110,6 +92,17 @@ async function viaBareSdk(mods, client, secrets, prefix, concurrency) {
             RemoveFromVersionId: id,
           }),
         )
+        if (engine) {
+          // retire: list the labels, drop AWSPREVIOUS from the old version
+          await list(s.name)
+          await client.send(
+            new sdk.UpdateSecretVersionStageCommand({
+              SecretId: s.name,
+              VersionStage: 'AWSPREVIOUS',
+              RemoveFromVersionId: s.current,
+            }),
+          )
+        }
       }),
     ),
   )
@@ -156,30 +149,63 @@ async function viaMinimalSdk(mods, client, secrets, concurrency) {
   return performance.now() - t0
 }
 
-/** SDK calls per rotation of each variant, counted from moto's own request recording on a few rotations. */
-async function callsPerRotation(mods, moto, client, seeder) {
-  const n = 20
-  const count = async (fn) => {
-    await moto.reset()
-    const secrets = await seed(seeder, mods.sdk, 'count', n)
-    await moto.startRecording()
-    await fn(secrets)
-    const reqs = await moto.stopRecording()
-    return reqs.filter((r) => r.operation.startsWith('secretsmanager.')).length / n
-  }
-  return {
-    provider: await count((s) => viaProvider(mods, moto, s, 'count', 4)),
-    bare: await count((s) => viaBareSdk(mods, client, s, 'count', 4)),
-    minimal: await count((s) => viaMinimalSdk(mods, client, s, 4)),
-  }
+/**
+ * A recovery repo (built like the engine bench's) of `count` merged, approved requests, each
+ * rotating one Secrets Manager secret on this moto server with retainPrevious 0s.
+ */
+async function smFixture(mods, root, name, seeder, count) {
+  const { buildFixture } = await import('./engine.mjs')
+  mkdirSync(join(root, name))
+  return buildFixture(join(root, name), {
+    count,
+    scenario: {
+      providersYaml: '  aws-sm:\n    kind: aws-secrets-manager\n',
+      answers: {
+        provider: 'aws-sm',
+        mechanism: 'secrets-manager',
+        type: 'api-key',
+        path: '',
+        secret: 'bench/key-0000',
+      },
+      seed: async (names) => {
+        const limit = pLimit(2) // moto's CreateSecret is not thread-safe (see seed)
+        await Promise.all(
+          names.map((n) =>
+            limit(() => seeder.send(new mods.sdk.CreateSecretCommand({ Name: n, SecretString: value() }))),
+          ),
+        )
+      },
+    },
+  })
+}
+
+/** `execute --json` over a fresh copy of the fixture (all requests, or the first `only`). */
+async function viaExecute(mods, moto, fixture, root, name, count, concurrency, only) {
+  const { copyFixture, execute } = await import('./engine.mjs')
+  const ids = only
+    ? Array.from({ length: only }, (_, i) => `rr-bench-${String(i).padStart(4, '0')}`)
+    : undefined
+  return execute(copyFixture(fixture, root, name), concurrency, ids, {
+    count,
+    env: { ...mods.harness.MOTO_ENV, AWS_ENDPOINT_URL: moto.endpoint },
+  })
+}
+
+/** Secrets Manager calls per rotation, counted from moto's own request recording. */
+async function recordCalls(moto, n, fn) {
+  await moto.startRecording()
+  await fn()
+  const reqs = await moto.stopRecording()
+  return reqs.filter((r) => r.operation.startsWith('secretsmanager.')).length / n
 }
 
 export async function run({ quick = false } = {}) {
-  const count = quick ? 200 : 1000
-  const rounds = quick ? 1 : 2
+  const count = 1000
+  const c1Count = quick ? 200 : 1000
   const mods = await load()
   mods.harness.useMotoEnv()
   const moto = await mods.harness.startMoto()
+  const root = mkdtempSync(join(tmpdir(), 'nhi-bench-aws-'))
   try {
     const client = new mods.sdk.SecretsManagerClient({ region: 'us-east-1', endpoint: moto.endpoint })
     const seeder = new mods.sdk.SecretsManagerClient({
@@ -187,72 +213,108 @@ export async function run({ quick = false } = {}) {
       endpoint: moto.endpoint,
       maxAttempts: 8,
     })
-    // Each timed run gets freshly seeded secrets on a reset server; provider and bare runs alternate.
-    const timed = async (fn, concurrency, tag, n = count) => {
+    const bare = async (concurrency, tag, n, engine = true) => {
       await moto.reset()
       const secrets = await seed(seeder, mods.sdk, tag, n)
-      return fn(secrets, concurrency, tag)
+      return viaBareSdk(mods, client, secrets, tag, concurrency, engine)
     }
-    const provider = (s, c, tag) => viaProvider(mods, moto, s, tag, c)
-    const bare = (s, c, tag) => viaBareSdk(mods, client, s, tag, c)
-    const minimal = (s, c) => viaMinimalSdk(mods, client, s, c)
+    const minimal = async (tag, n) => {
+      await moto.reset()
+      return viaMinimalSdk(mods, client, await seed(seeder, mods.sdk, tag, n), CONCURRENCY)
+    }
+    // Each execute runs on a reset server with its fixture's secrets freshly seeded.
+    const executeRun = async (name, n, concurrency, only) => {
+      await moto.reset()
+      const fixture = await smFixture(mods, root, name, seeder, n)
+      return viaExecute(mods, moto, fixture, root, `${name}-run`, n, concurrency, only)
+    }
 
-    await timed(provider, CONCURRENCY, 'warm', Math.min(count, 200)) // JIT, sockets and moto's first-call costs
-    const results = { p16: [], b16: [], m16: [], p1: [], b1: [] }
-    for (let r = 0; r < rounds; r++) {
-      results.p16.push(await timed(provider, CONCURRENCY, `p16-${r}`))
-      results.b16.push(await timed(bare, CONCURRENCY, `b16-${r}`))
-      results.m16.push(await timed(minimal, CONCURRENCY, `m16-${r}`))
+    await bare(CONCURRENCY, 'warm', 200) // JIT, sockets and moto's first-call costs
+    const calls = {}
+    {
+      await moto.reset()
+      const fixture = await smFixture(mods, root, 'counted', seeder, 20)
+      calls.execute = await recordCalls(moto, 20, () =>
+        viaExecute(mods, moto, fixture, root, 'counted-run', 20, CONCURRENCY),
+      )
+      await moto.reset()
+      const secrets = await seed(seeder, mods.sdk, 'count', 20)
+      calls.bare = await recordCalls(moto, 20, () => viaBareSdk(mods, client, secrets, 'count', 4, true))
+      await moto.reset()
+      const few = await seed(seeder, mods.sdk, 'count', 20)
+      calls.minimal = await recordCalls(moto, 20, () => viaMinimalSdk(mods, client, few, 4))
     }
-    // Concurrency 1 is long and the machine is shared: each variant's run is split into halves,
-    // interleaved, and the halves are added up.
-    for (let r = 0; r < 2; r++) {
-      results.p1.push(await timed(provider, 1, `p1-${r}`, count / 2))
-      results.b1.push(await timed(bare, 1, `b1-${r}`, count / 2))
-    }
-    const calls = await callsPerRotation(mods, moto, client, seeder)
 
-    const best = (xs) => Math.min(...xs)
-    const sum = (xs) => xs.reduce((a, b) => a + b, 0)
-    const [p16, b16, m16] = [results.p16, results.b16, results.m16].map(best)
-    const [p1, b1] = [results.p1, results.b1].map(sum)
+    const e16 = await executeRun('c16', count, CONCURRENCY)
+    const b16 = await bare(CONCURRENCY, 'b16', count)
+    const m16 = await minimal('m16', count)
+    const e1 = await executeRun('c1', count, 1, c1Count)
+    const b1 = await bare(1, 'b1', c1Count)
+
     const n = count.toLocaleString('en')
-    const per = (ms) => `${fmtMs(ms)} (${(ms / count).toFixed(2)} ms/rotation)`
+    const per = (ms, k) => `${fmtMs(ms)} (${(ms / k).toFixed(2)} ms/rotation)`
+    const t = e16.timing
     return {
       title: 'AWS Secrets Manager rotations against moto (issue 7)',
       rows: [
-        [`${n} rotations through the provider, concurrency ${CONCURRENCY}`, per(p16), '', ''],
-        [`bare script, same SDK calls, concurrency ${CONCURRENCY}`, per(b16), '', ''],
         [
-          `provider ÷ bare, concurrency ${CONCURRENCY}`,
-          `${(p16 / b16).toFixed(2)}×`,
-          '≤ 1.5×',
-          verdict(p16 / b16 <= 1.5),
+          `\`execute --json\`, ${n} secrets-manager rotations, one audit commit (built CLI, whole process, concurrency ${CONCURRENCY})`,
+          per(e16.wallMs, count),
+          '',
+          '',
         ],
-        [`${n} rotations through the provider, concurrency 1`, per(p1), '', ''],
-        [`bare script, same SDK calls, concurrency 1`, per(b1), '', ''],
-        [`provider ÷ bare, concurrency 1`, `${(p1 / b1).toFixed(2)}×`, 'recorded', ''],
+        [
+          'inside that run: provider calls (summed over concurrent calls), approval gate, audit ledger, locks',
+          `${fmtMs(t.providerMs)}, ${fmtMs(t.gateMs)}, ${fmtMs(t.ledgerMs)}, ${fmtMs(t.locksMs)} (engine total ${fmtMs(t.totalMs)})`,
+          'recorded',
+          '',
+        ],
+        [`bare script, the same SDK calls, concurrency ${CONCURRENCY}`, per(b16, count), '', ''],
+        [
+          `execute ÷ bare, concurrency ${CONCURRENCY}`,
+          `${(e16.wallMs / b16).toFixed(2)}×`,
+          '≤ 1.5×',
+          verdict(e16.wallMs / b16 <= 1.5),
+        ],
+        [
+          `\`execute --concurrency 1\`, ${c1Count.toLocaleString('en')} of the ${n} requests`,
+          per(e1.wallMs, c1Count),
+          '',
+          '',
+        ],
+        [`bare script, the same SDK calls, concurrency 1`, per(b1, c1Count), '', ''],
+        [`execute ÷ bare, concurrency 1`, `${(e1.wallMs / b1).toFixed(2)}×`, 'recorded', ''],
         [
           `minimal script without the safety reads (${calls.minimal} calls), concurrency ${CONCURRENCY}`,
-          per(m16),
+          per(m16, count),
           'for reference',
           '',
         ],
         [
-          'Secrets Manager calls per rotation: provider / bare / minimal',
-          `${calls.provider} / ${calls.bare} / ${calls.minimal}`,
-          'provider = bare',
-          verdict(calls.provider === calls.bare),
+          'Secrets Manager calls per rotation: execute / bare / minimal',
+          `${calls.execute} / ${calls.bare} / ${calls.minimal}`,
+          'execute = bare',
+          verdict(calls.execute === calls.bare),
         ],
       ],
       notes: [
-        'These rotations go through the provider (SecretsManagerStore: prepare, verify, promote), not yet through `nhi-recover execute`: the engine had not landed when this was measured.',
-        `Concurrency ${CONCURRENCY}: the best of ${rounds} run(s) each; concurrency 1: two interleaved halves of ${n} rotations each, added up. Every run starts from freshly seeded secrets on a reset moto_server (moto[server] 5.2.5, loopback). Calls per rotation are counted from moto's request recording of 20 rotations.`,
+        `The execute runs are whole processes (Node and CLI startup, loading and checking the specs, the approval gate on two SSH-signed approvals per request, locks, the rotations and one signed audit commit) on a recovery repo built like the engine bench's, whose requests rotate Secrets Manager secrets on this moto server with retainPrevious 0s: describe, prepare, verify, promote and retire. The bare script makes only the same SDK calls. Each run starts on a reset moto_server (moto[server] 5.2.5, loopback) with freshly seeded secrets; calls per rotation are counted from moto's request recording of 20 rotations.`,
+        quick
+          ? `Quick mode runs concurrency 1 on the first ${c1Count} requests only (\`--only\`), and the bare script on as many.`
+          : 'One run of each.',
         'moto is a single Python process and answers each call in several milliseconds, so these ratios mostly compare call counts and client overhead; the SDK, its retries and the HTTP handling are the same on both sides.',
-        'The provider makes two ListSecretVersionIds calls more than the minimal script: one to refuse a foreign AWSPENDING before putting, one to check the version is still pending before promoting; and one UpdateSecretVersionStage more, to drop AWSPENDING after promotion.',
+        'The provider makes two ListSecretVersionIds calls more than the minimal script: one to refuse a foreign AWSPENDING before putting, one to check the version is still pending before promoting; and one UpdateSecretVersionStage more, to drop AWSPENDING after promotion. Execute adds one listing to describe the secret, and the retirement (a listing and one UpdateSecretVersionStage).',
       ],
     }
   } finally {
     await moto.stop()
+    rmSync(root, { recursive: true, force: true })
   }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const section = await run({ quick: process.argv.includes('--quick') })
+  console.log(`## ${section.title}`)
+  for (const row of section.rows) console.log(`  ${row.join('  |  ')}`)
+  for (const n of section.notes) console.log(`  ${n}`)
 }

@@ -35,11 +35,11 @@ function git(cwd, args, who) {
   return execFileSync('git', args, { cwd, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).trim()
 }
 
-function config(storeKey, executorKey) {
+function config(storeKey, executorKey, providersYaml = '') {
   return `apiVersion: nhi-recover/v1
 kind: RepoConfig
 providers:
-  local:
+${providersYaml}  local:
     kind: local
     store: .nhi-recover/local-store
     keyEnv: NHI_RECOVER_BENCH_LOCAL_KEY
@@ -63,8 +63,13 @@ audit:
 `
 }
 
-/** Builds the recovery repo with COUNT approved, merged, not yet executed requests. */
-async function buildFixture(dir) {
+/**
+ * Builds the recovery repo with `count` approved, merged, not yet executed requests. By default
+ * they rotate secrets of the local store; `scenario` points them at another provider instead:
+ * its nhi-recover.yaml entries, the request answers (path bench/key-0000, renumbered per
+ * request) and a seed(path) that creates each credential before the requests.
+ */
+export async function buildFixture(dir, { count = COUNT, scenario } = {}) {
   const [{ initRepo }, { createNewSpec }, keys, sshsig, st, { LocalSecretStore }, { generateSecret }] =
     await Promise.all([
       load('../src/init/scaffold.ts'),
@@ -94,7 +99,10 @@ async function buildFixture(dir) {
   git(dir, ['init', '-q', '--bare', '-b', 'main', remote])
   execFileSync('git', ['clone', '-q', remote, repo], { cwd: dir, stdio: 'ignore' })
   initRepo({ dir: repo, force: true, version: '0.0.0-bench', securityTeam: '@bench/security' })
-  writeFileSync(join(repo, 'nhi-recover.yaml'), config(storeKeyFile, join(keyDir, EXECUTOR)))
+  writeFileSync(
+    join(repo, 'nhi-recover.yaml'),
+    config(storeKeyFile, join(keyDir, EXECUTOR), scenario?.providersYaml ?? ''),
+  )
   writeFileSync(
     join(repo, '.nhi-recover', 'allowed_signers'),
     [
@@ -122,7 +130,9 @@ async function buildFixture(dir) {
     key: storeKey,
   })
   const n = (i) => String(i).padStart(4, '0')
-  for (let i = 0; i < COUNT; i++) await store.put(`bench/key-${n(i)}`, generateSecret(40, 'alphanumeric'))
+  if (scenario) await scenario.seed(Array.from({ length: count }, (_, i) => `bench/key-${n(i)}`))
+  else
+    for (let i = 0; i < count; i++) await store.put(`bench/key-${n(i)}`, generateSecret(40, 'alphanumeric'))
 
   // One spec through `nhi-recover new`'s service; the others differ only in id, identity and path.
   git(repo, ['checkout', '-q', '-b', 'recover/bench'])
@@ -143,6 +153,7 @@ async function buildFixture(dir) {
       requester: REQUESTER,
       requesterKind: 'human',
       retainPrevious: '0s',
+      ...scenario?.answers,
     },
     now: new Date(),
     packageRoot: ROOT,
@@ -150,7 +161,7 @@ async function buildFixture(dir) {
   })
   const template = readFileSync(join(repo, first.file), 'utf8')
   const specs = []
-  for (let i = 0; i < COUNT; i++) {
+  for (let i = 0; i < count; i++) {
     const rel = first.file.replace('rr-bench-0000', `rr-bench-${n(i)}`)
     const text = template
       .replaceAll('rr-bench-0000', `rr-bench-${n(i)}`)
@@ -160,7 +171,7 @@ async function buildFixture(dir) {
     specs.push({ rel, id: `rr-bench-${n(i)}`, text })
   }
   git(repo, ['add', '--', 'recovery-specs'])
-  git(repo, ['commit', '-q', '--no-gpg-sign', '-m', `Request recovery of ${COUNT} bench keys`], REQUESTER)
+  git(repo, ['commit', '-q', '--no-gpg-sign', '-m', `Request recovery of ${count} bench keys`], REQUESTER)
 
   // What `nhi-recover approve` does per spec and reviewer, in bulk, and one commit for all.
   const now = new Date().toISOString()
@@ -182,7 +193,7 @@ async function buildFixture(dir) {
     }
   }
   git(repo, ['add', '--', 'recovery-specs'])
-  git(repo, ['commit', '-q', '--no-gpg-sign', '-m', `Approve ${COUNT} bench requests`], REVIEWERS[0])
+  git(repo, ['commit', '-q', '--no-gpg-sign', '-m', `Approve ${count} bench requests`], REVIEWERS[0])
 
   git(repo, ['checkout', '-q', 'main'])
   git(
@@ -195,7 +206,7 @@ async function buildFixture(dir) {
 }
 
 /** A fresh copy of the fixture (its own remote, so no run sees another's locks or ledger). */
-function copyFixture(fixture, root, name) {
+export function copyFixture(fixture, root, name) {
   const dir = join(root, name)
   mkdirSync(dir)
   cpSync(fixture.remote, join(dir, 'remote.git'), { recursive: true })
@@ -205,9 +216,12 @@ function copyFixture(fixture, root, name) {
   return repo
 }
 
-/** One `execute --json` (of every request, or of `only`); checks that each succeeded, in one audit commit. */
-function execute(repo, concurrency, only) {
-  const expected = only?.length ?? COUNT
+/**
+ * One `execute --json` (of every request, or of `only`); checks that each succeeded, in one
+ * audit commit. `env` adds to the environment (a provider's token).
+ */
+export function execute(repo, concurrency, only, { count = COUNT, env: extraEnv = {} } = {}) {
+  const expected = only?.length ?? count
   const before = git(repo, ['rev-parse', 'HEAD'])
   const args = [
     'execute',
@@ -218,14 +232,22 @@ function execute(repo, concurrency, only) {
   ]
   const r = timeRun('node', [BIN, ...args], {
     cwd: repo,
-    env: { CI: 'true', GITHUB_ACTIONS: undefined, GITHUB_ACTOR: undefined, NHI_RECOVER_TEST_MODE: undefined },
+    env: {
+      CI: 'true',
+      GITHUB_ACTIONS: undefined,
+      GITHUB_ACTOR: undefined,
+      NHI_RECOVER_TEST_MODE: undefined,
+      ...extraEnv,
+    },
     rss: true,
   })
   let env
   try {
     env = JSON.parse(r.stdout)
   } catch {
-    throw new Error(`execute printed no JSON envelope (exit ${r.status}):\n${r.stderr.slice(-2000)}`)
+    throw new Error(
+      `execute printed no JSON envelope (exit ${r.status}):\n${r.stderr.slice(-2000)}\n${r.stdout.slice(0, 2000)}`,
+    )
   }
   const res = env.result ?? env.error?.details
   const succeeded = res?.requests?.filter((q) => q.outcome === 'succeeded').length ?? 0
