@@ -692,6 +692,80 @@ describe('execution gate (the ApprovalGate execute uses)', () => {
   })
 })
 
+describe('execution gate, batched (prepare, then evaluate per spec)', () => {
+  it('judges once per merge, answers each spec as a lone evaluate would, and confines a failure to its merge', async () => {
+    const merged: Array<{ id: string; n: number }> = []
+    for (let k = 0; k < 2; k++) {
+      const { r, n, id, head } = givenPr({ requester: 'erin' })
+      r.review(n, 'bob', 'APPROVED', head)
+      r.admin.git('fetch', '-q', 'origin', 'main', id)
+      r.admin.git('merge', '-q', '--no-ff', '-m', `Merge #${n}`, `origin/${id}`)
+      r.admin.git('push', '-q', 'origin', 'HEAD:main')
+      gh.state.merge(n, r.admin.head())
+      merged.push({ id, n })
+    }
+    const ci = shared.fixture.clone(`ci-batch-${merged[1]!.n}`, { key: shared.admin.key })
+    const { RecoveryRequest } = await import('../../src/spec/schema.js')
+    const { parse } = await import('yaml')
+    const xs = merged.map(({ id }) => {
+      const bytes = readFileSync(join(ci.dir, SPEC(id)))
+      return {
+        spec: RecoveryRequest.parse(parse(bytes.toString('utf8'))),
+        path: SPEC(id),
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        blob: ci.git('rev-parse', `HEAD:${SPEC(id)}`),
+      }
+    })
+    const { githubForgeFactory } = await import('../../providers/forge/github.js')
+    const real = githubForgeFactory(
+      {
+        owner: 'acme',
+        repo: 'recovery',
+        pr: undefined,
+        commit: undefined,
+        base: undefined,
+        apiUrl: undefined,
+        tuning: {},
+      },
+      { GITHUB_TOKEN: TOKEN },
+    )
+    let lookups = 0
+    /** GitHub, except that the second PR's reviews cannot be read. */
+    const flaky = async (settings: Parameters<typeof real>[0]) => {
+      const f = await real(settings)
+      return new Proxy(f, {
+        get(t, k) {
+          if (k === 'pullRequestsForCommit')
+            return (sha: string) => {
+              lookups++
+              return t.pullRequestsForCommit(sha)
+            }
+          if (k === 'reviews')
+            return (n: number) =>
+              n === merged[1]!.n ? Promise.reject(new Error('GitHub answered 502')) : t.reviews(n)
+          const v = Reflect.get(t, k) as unknown
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v
+        },
+      })
+    }
+    const opts = { cwd: ci.dir, now: () => new Date(), executors: ['github-actions[bot]'] }
+    const batched = executionGate({ ...opts, forgeFactory: flaky })
+    await batched.prepare!(xs)
+    expect(lookups, 'one gate run per merge').toBe(2)
+    const first = await batched.evaluate(xs[0]!)
+    await expect(batched.evaluate(xs[1]!)).rejects.toThrow(/502/)
+    expect(lookups, 'evaluate answers from the prepared runs').toBe(2)
+
+    const lone = await executionGate({ ...opts, forgeFactory: real }).evaluate(xs[0]!)
+    expect(first).toEqual(lone)
+    expect(first).toMatchObject({ allowed: true, evidence: [expect.objectContaining({ approver: 'bob' })] })
+    // A spec prepare never saw is judged on its own, as before.
+    const fresh = executionGate({ ...opts, forgeFactory: real })
+    await fresh.prepare!([xs[1]!])
+    expect(await fresh.evaluate(xs[0]!)).toEqual(lone)
+  })
+})
+
 describe('approval gate without GitHub (signed approvals only, as the offline demo runs)', () => {
   it('approves a local merge with two signed approvals and no forge at all', async () => {
     const sshOnly = `apiVersion: nhi-recover/v1
