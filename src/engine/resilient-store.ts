@@ -54,7 +54,9 @@ export function resilientStore(
   )
   const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
-      return await policy.execute(fn)
+      // A signal of its own per call: without one, cockatiel hangs every call's listener on one
+      // shared signal, and Node warns of a listener leak once more than 10 calls run at once.
+      return await policy.execute(fn, new AbortController().signal)
     } catch (err) {
       if (err instanceof BrokenCircuitError) {
         throw new ExternalError(

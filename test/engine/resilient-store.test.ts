@@ -52,4 +52,22 @@ describe('resilientStore', () => {
       message: expect.stringContaining('Provider p'),
     })
   })
+
+  it('runs many calls at once without Node warning of an abort-listener leak', async () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(w.name)
+    process.on('warning', onWarning)
+    try {
+      const slow = {
+        name: 'p',
+        describe: () => new Promise((r) => setTimeout(() => r({ exists: true, versions: [] }), 20)),
+      } as unknown as SecretStore
+      const store = resilientStore(slow, fast)
+      await Promise.all(Array.from({ length: 30 }, () => store.describe(target)))
+      await new Promise((r) => setTimeout(r, 20)) // warnings are emitted on the next tick
+    } finally {
+      process.off('warning', onWarning)
+    }
+    expect(warnings).not.toContain('MaxListenersExceededWarning')
+  })
 })
