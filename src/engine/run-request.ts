@@ -80,6 +80,8 @@ export async function runRequest(x: ExecutableSpec, deps: RunRequestDeps): Promi
       )
     }
     let pendingId: string
+    /** Some providers cannot stage: their prepare puts the new credential in force at once. */
+    let inForce = false
     if (st.pending?.requestId === id) {
       resumed = true
       pendingId = st.pending.id
@@ -88,7 +90,13 @@ export async function runRequest(x: ExecutableSpec, deps: RunRequestDeps): Promi
       const value = PROVIDER_ISSUED.has(spec.target.mechanism) ? undefined : newValue(spec)
       const staged = await store.prepare(spec.target, { requestId: id, ...(value ? { value } : {}) })
       pendingId = staged.id
-      step('prepare', `staged version ${pendingId}`)
+      inForce = staged.stages.includes('current')
+      step(
+        'prepare',
+        inForce
+          ? `version ${pendingId} is in force (the provider cannot stage)`
+          : `staged version ${pendingId}`,
+      )
     }
     crash('after-prepare', id)
 
@@ -104,6 +112,17 @@ export async function runRequest(x: ExecutableSpec, deps: RunRequestDeps): Promi
         await deps.httpCheck(check, await store.read(spec.target, pendingId))
       }
     } catch (err) {
+      if (isNhiError(err) && err.kind === 'check-failed' && inForce) {
+        // Nothing to roll back to: the old credential stopped working at prepare. Say so, and
+        // leave the request to the next run, which verifies the credential in force again.
+        throw new CheckFailedError(
+          'VERIFY_FAILED_IN_FORCE',
+          `verification failed: ${err.message} Version ${pendingId} is already in force (the provider replaced the old credential at prepare and keeps no copy), so nothing was rolled back.`,
+          {
+            next: 'Fix what the check reports (e.g. the consumer or the connection), then run execute again: it verifies the credential in force without rotating again.',
+          },
+        )
+      }
       if (isNhiError(err) && err.kind === 'check-failed') {
         // The old credential was never demoted; dropping the staged one is the whole rollback.
         await store.discard(spec.target, { requestId: id, versionId: pendingId })

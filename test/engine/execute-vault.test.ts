@@ -512,8 +512,10 @@ describe('execute with database-static-role on real OpenBao and PostgreSQL (buil
     const [report] =
       envelope<{ requests: Array<{ outcome: string; reason: string }> }>(run).result?.requests ?? []
     const loginFailed = /Logging in to PostgreSQL as svc_orders_\d+ with the new password failed/
-    expect(report?.outcome).not.toBe('succeeded')
+    // Not "rolled-back": rotate-role replaced the old password, so nothing could be rolled back.
+    expect(report?.outcome).toBe('failed')
     expect(report?.reason).toMatch(loginFailed)
+    expect(report?.reason).toMatch(/is already in force .*nothing was rolled back/)
     // The failure is audited too.
     const [verify, log] = await Promise.all([
       runCli(['audit', 'verify', '--json'], { cwd: d.repo }),

@@ -87,6 +87,36 @@ describe('runRequest on the local store', () => {
     },
   )
 
+  it('reports a failed verification as failed, not rolled back, when prepare already put the credential in force', async () => {
+    // Like database-static-role's rotate-role: prepare makes the new version current at once.
+    const immediate = new Proxy(store, {
+      get(t, prop) {
+        if (prop === 'prepare') {
+          return async (...a: Parameters<LocalSecretStore['prepare']>) => {
+            const v = await t.prepare(...a)
+            await t.promote(a[0], { requestId: a[1].requestId, versionId: v.id, expectedCurrent: first })
+            return { ...v, stages: ['current'] }
+          }
+        }
+        if (prop === 'verify') {
+          return async () => {
+            throw new CheckFailedError('VERIFY_FAILED', 'the login was refused.')
+          }
+        }
+        const v = Reflect.get(t, prop) as unknown
+        return typeof v === 'function' ? v.bind(t) : v
+      },
+    })
+    const run = runRequest(executable(), { store: immediate, now: () => NOW, crash: () => {} })
+    await expect(run).rejects.toMatchObject({
+      code: 'VERIFY_FAILED_IN_FORCE',
+      message: expect.stringMatching(
+        /the login was refused\. Version \d+ is already in force .*nothing was rolled back/,
+      ),
+    })
+    expect(stages(await store.describe(target)).current?.id).not.toBe(first)
+  })
+
   it('discards the staged version when verification fails, leaving the old one current', async () => {
     // The real store, except that its own check rejects the staged version.
     const failing = new Proxy(store, {
