@@ -22,6 +22,6 @@ const server = http.createServer((req, res) => {
 server.listen(0, '127.0.0.1', () => console.log(`http://127.0.0.1:${server.address().port}`))
 process.stdin.resume()
 process.stdin.on('end', () => {
-  console.log(JSON.stringify(counts))
-  process.exit(0)
+  // Exit only once the line is written: process.exit would cut a piped stdout short.
+  process.stdout.write(`${JSON.stringify(counts)}\n`, () => process.exit(0))
 })

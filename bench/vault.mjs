@@ -209,8 +209,9 @@ async function executeCalls(server, root, count) {
       env: { [TOKEN_ENV]: server.rootToken },
     })
   } finally {
+    const closed = new Promise((r) => proxy.on('close', r)) // exited, and its stdout fully read
     proxy.stdin.end()
-    await new Promise((r) => proxy.on('exit', r))
+    await closed
   }
   const counts = JSON.parse(out.split('\n')[1])
   return Object.values(counts).reduce((a, b) => a + b, 0) / count
