@@ -79,8 +79,12 @@ export interface ExecuteResult {
 export async function executeRequests(opts: ExecuteOptions, deps: ExecuteDeps): Promise<ExecuteResult> {
   const emit = deps.onEvent ?? (() => {})
   const loaded = loadRepoConfig(opts.cwd, opts.configPath)
-  const { specs, commit } = await loadExecutableSpecs(opts, loaded)
-  const records = await deps.ledger.records()
+  // The ledger is read (git processes) while the specs are checked (this thread): both are
+  // needed before anything is decided, and neither changes anything.
+  const [{ specs, commit }, records] = await Promise.all([
+    loadExecutableSpecs(opts, loaded),
+    deps.ledger.records(),
+  ])
   const only = opts.only ? new Set(opts.only) : undefined
   const plan = planExecution(
     only ? specs.filter((x) => only.has(x.spec.id)) : specs,
