@@ -1,5 +1,5 @@
 import { Args } from '@oclif/core'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, realpathSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BaseCommand } from '../src/cli/base-command.js'
@@ -29,7 +29,8 @@ export default class Demo extends BaseCommand {
     })
     if (!json) {
       // After a local install nhi-recover is not on PATH; show the entry that ran this demo.
-      const cli = process.argv[1] ? `node ${process.argv[1]}` : 'nhi-recover'
+      // The real path of this CLI: npx runs it through a link in its cache, which can go away.
+      const cli = process.argv[1] ? `node ${realpathSync(process.argv[1])}` : 'nhi-recover'
       this.out(
         [
           '',
