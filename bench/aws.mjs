@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pLimit from 'p-limit'
 import { tsImport } from 'tsx/esm/api'
-import { ROOT, fmtMs, verdict } from './lib.mjs'
+import { ROOT, fmtMs, verdict, printSection } from './lib.mjs'
 
 const CONCURRENCY = 16
 const value = () => randomBytes(30).toString('base64url')
@@ -313,8 +313,5 @@ export async function run({ quick = false } = {}) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const section = await run({ quick: process.argv.includes('--quick') })
-  console.log(`## ${section.title}`)
-  for (const row of section.rows) console.log(`  ${row.join('  |  ')}`)
-  for (const n of section.notes) console.log(`  ${n}`)
+  printSection(await run({ quick: process.argv.includes('--quick') }))
 }

@@ -56,3 +56,10 @@ export function interleaved(cases, runs) {
 
 export const fmtMs = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`)
 export const verdict = (ok) => (ok ? 'met' : '**missed**')
+
+/** Prints a bench section (title, table rows, notes) to the terminal. */
+export function printSection(section) {
+  console.log(`## ${section.title}`)
+  for (const row of section.rows) console.log(`  ${row.join('  |  ')}`)
+  for (const n of section.notes ?? []) console.log(`  ${n}`)
+}

@@ -3,7 +3,7 @@
 import { cpus, loadavg } from 'node:os'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT } from './lib.mjs'
+import { ROOT, printSection } from './lib.mjs'
 
 const MODULES = ['cli', 'audit', 'approvals', 'engine', 'vault', 'aws']
 const quick = process.argv.includes('--quick')
@@ -33,8 +33,8 @@ for (const name of MODULES) {
   }
   section.seconds = (performance.now() - t0) / 1000
   sections.push(section)
-  console.log(`\n## ${section.title}`)
-  for (const row of section.rows) console.log(`  ${row.join('  |  ')}`)
+  console.log('')
+  printSection({ ...section, notes: [] })
 }
 
 const md = [

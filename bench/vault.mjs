@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pLimit from 'p-limit'
 import { tsImport } from 'tsx/esm/api'
-import { ROOT, fmtMs, median, verdict } from './lib.mjs'
+import { ROOT, fmtMs, median, verdict, printSection } from './lib.mjs'
 
 const CONCURRENCY = 16
 const value = () => randomBytes(30).toString('base64url')
@@ -342,8 +342,5 @@ export async function run({ quick = false } = {}) {
 
 // Run alone: node bench/vault.mjs [--quick]
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const section = await run({ quick: process.argv.includes('--quick') })
-  console.log(`## ${section.title}`)
-  for (const row of section.rows) console.log(`  ${row.join('  |  ')}`)
-  for (const n of section.notes) console.log(`  ${n}`)
+  printSection(await run({ quick: process.argv.includes('--quick') }))
 }
