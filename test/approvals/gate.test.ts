@@ -60,6 +60,36 @@ function givenPr(
   return { r, n, id, alice, head }
 }
 
+/** A merged spec as execute hands it to the gate: its bytes in the clone, and their blob at HEAD. */
+async function executableIn(ci: { dir: string; git: (...args: string[]) => string }, id: string) {
+  const { RecoveryRequest } = await import('../../src/spec/schema.js')
+  const { parse } = await import('yaml')
+  const bytes = readFileSync(join(ci.dir, SPEC(id)))
+  return {
+    spec: RecoveryRequest.parse(parse(bytes.toString('utf8'))),
+    path: SPEC(id),
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    blob: ci.git('rev-parse', `HEAD:${SPEC(id)}`),
+  }
+}
+
+/** The real GitHub forge (through Octokit) for acme/recovery on the local server. */
+async function githubForge() {
+  const { githubForgeFactory } = await import('../../providers/forge/github.js')
+  return githubForgeFactory(
+    {
+      owner: 'acme',
+      repo: 'recovery',
+      pr: undefined,
+      commit: undefined,
+      base: undefined,
+      apiUrl: undefined,
+      tuning: {},
+    },
+    { GITHUB_TOKEN: TOKEN },
+  )
+}
+
 function subject(res: GateResult, id: string) {
   const s = res.subjects.find((x) => x.subject.id === id)
   if (!s) throw new Error(`no subject ${id} in ${res.subjects.map((x) => x.subject.id).join(', ')}`)
@@ -648,31 +678,11 @@ describe('execution gate (the ApprovalGate execute uses)', () => {
     r.admin.git('push', '-q', 'origin', 'HEAD:main')
     gh.state.merge(n, r.admin.head())
     const ci = r.fixture.clone(`ci-exec-${n}`, { key: r.admin.key })
-    const bytes = readFileSync(join(ci.dir, SPEC(id)))
-    const { RecoveryRequest } = await import('../../src/spec/schema.js')
-    const { parse } = await import('yaml')
-    const x = {
-      spec: RecoveryRequest.parse(parse(bytes.toString('utf8'))),
-      path: SPEC(id),
-      sha256: createHash('sha256').update(bytes).digest('hex'),
-      blob: ci.git('rev-parse', `HEAD:${SPEC(id)}`),
-    }
-    const { githubForgeFactory } = await import('../../providers/forge/github.js')
+    const x = await executableIn(ci, id)
     const gate = executionGate({
       cwd: ci.dir,
       now: () => new Date(),
-      forgeFactory: githubForgeFactory(
-        {
-          owner: 'acme',
-          repo: 'recovery',
-          pr: undefined,
-          commit: undefined,
-          base: undefined,
-          apiUrl: undefined,
-          tuning: {},
-        },
-        { GITHUB_TOKEN: TOKEN },
-      ),
+      forgeFactory: await githubForge(),
       executors: ['github-actions[bot]'],
     })
     const d = await gate.evaluate(x)
@@ -705,30 +715,8 @@ describe('execution gate, batched (prepare, then evaluate per spec)', () => {
       merged.push({ id, n })
     }
     const ci = shared.fixture.clone(`ci-batch-${merged[1]!.n}`, { key: shared.admin.key })
-    const { RecoveryRequest } = await import('../../src/spec/schema.js')
-    const { parse } = await import('yaml')
-    const xs = merged.map(({ id }) => {
-      const bytes = readFileSync(join(ci.dir, SPEC(id)))
-      return {
-        spec: RecoveryRequest.parse(parse(bytes.toString('utf8'))),
-        path: SPEC(id),
-        sha256: createHash('sha256').update(bytes).digest('hex'),
-        blob: ci.git('rev-parse', `HEAD:${SPEC(id)}`),
-      }
-    })
-    const { githubForgeFactory } = await import('../../providers/forge/github.js')
-    const real = githubForgeFactory(
-      {
-        owner: 'acme',
-        repo: 'recovery',
-        pr: undefined,
-        commit: undefined,
-        base: undefined,
-        apiUrl: undefined,
-        tuning: {},
-      },
-      { GITHUB_TOKEN: TOKEN },
-    )
+    const xs = await Promise.all(merged.map(({ id }) => executableIn(ci, id)))
+    const real = await githubForge()
     let lookups = 0
     /** GitHub, except that the second PR's reviews cannot be read. */
     const flaky = async (settings: Parameters<typeof real>[0]) => {
