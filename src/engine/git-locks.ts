@@ -1,6 +1,6 @@
 /**
  * Per-request locks with a lease, kept in one lock table on the recovery repo's remote: the
- * ref refs/nhi-recover/locks points at a commit whose locks.json maps each locked request id
+ * ref refs/nhi-recover/lock-table points at a commit whose locks.json maps each locked request id
  * to its holder and expiry. Every change is one push with --force-with-lease, a
  * compare-and-swap on the whole table, so two executors on different CI runners cannot both
  * hold a request, and no service beyond the git remote is needed. One table (not a ref per
@@ -15,9 +15,13 @@ import { ExternalError } from '../errors.js'
 import { git, runGit } from '../git/git.js'
 import type { LockLease, Locks } from './ports.js'
 
-export const LOCK_REF = 'refs/nhi-recover/locks'
+/**
+ * Not refs/nhi-recover/locks: earlier versions kept a ref per request under that folder, and
+ * git cannot have a ref where a folder of refs is (or the other way round).
+ */
+export const LOCK_REF = 'refs/nhi-recover/lock-table'
 /** Where a clone keeps the table it last fetched from the remote. */
-const SEEN = 'refs/nhi-recover/seen-locks'
+const SEEN = 'refs/nhi-recover/seen-lock-table'
 const FILE = 'locks.json'
 const FORMAT = 'nhi-recover-locks/v1'
 /** Every attempt that loses the compare-and-swap reads the table again; racers on other requests also cost one. */

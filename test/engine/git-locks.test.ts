@@ -80,6 +80,18 @@ describe('git ref locks', () => {
     )
   })
 
+  it('works beside the per-request lock refs of earlier versions (no ref/folder clash)', async () => {
+    const tree = sh(a, 'mktree')
+    const old = sh(a, 'commit-tree', tree, '-m', 'old per-request lock')
+    sh(a, 'push', '-q', 'origin', `${old}:refs/nhi-recover/locks/rr-old`)
+    sh(a, 'update-ref', 'refs/nhi-recover/seen-locks/rr-old', old)
+    const l = locks(a, 'run-a')
+    const { leases } = await l.acquire(['rr-one'])
+    expect(leases).toHaveLength(1)
+    await l.release(leases)
+    expect(await readRemoteLocks(a, 'origin', new Date())).toEqual([])
+  })
+
   it('fails closed on a lock table it cannot read, naming the way out', async () => {
     const tree = sh(a, 'mktree') // empty: no locks.json
     const commit = sh(a, 'commit-tree', tree, '-m', 'not a lock table')
