@@ -58,7 +58,13 @@ async function startOnce(): Promise<OpenBaoServer> {
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)))
   let exited = false
-  child.on('exit', () => (exited = true))
+  // A runner that exits without calling stop() (a crash, a failed bench) must not leave bao behind.
+  const reap = () => child.kill('SIGKILL')
+  process.once('exit', reap)
+  child.on('exit', () => {
+    exited = true
+    process.off('exit', reap)
+  })
 
   const stop = async () => {
     if (!exited) {
