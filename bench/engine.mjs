@@ -35,34 +35,6 @@ function git(cwd, args, who) {
   return execFileSync('git', args, { cwd, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).trim()
 }
 
-function config(storeKey, executorKey, providersYaml = '') {
-  return `apiVersion: nhi-recover/v1
-kind: RepoConfig
-providers:
-${providersYaml}  local:
-    kind: local
-    store: .nhi-recover/local-store
-    keyEnv: NHI_RECOVER_BENCH_LOCAL_KEY
-    keyFile: ${storeKey}
-approvals:
-  ssh:
-    allowedSigners: .nhi-recover/allowed_signers
-policy:
-  tiers:
-    low:
-      approvals: 2
-      backends: [ssh]
-      signed: true
-      maxAge: 1d
-audit:
-  path: audit
-  signer:
-    kind: ssh
-    keyFile: ${executorKey}
-    principal: ${EXECUTOR}
-`
-}
-
 /**
  * Builds the recovery repo with `count` approved, merged, not yet executed requests. By default
  * they rotate secrets of the local store; `scenario` points them at another provider instead:
@@ -70,16 +42,25 @@ audit:
  * request) and a seed(path) that creates each credential before the requests.
  */
 export async function buildFixture(dir, { count = COUNT, scenario } = {}) {
-  const [{ initRepo }, { createNewSpec }, keys, sshsig, st, { LocalSecretStore }, { generateSecret }] =
-    await Promise.all([
-      load('../src/init/scaffold.ts'),
-      load('../src/new/new-spec.ts'),
-      load('../src/crypto/ssh-keys.ts'),
-      load('../src/crypto/sshsig.ts'),
-      load('../src/approvals/statement.ts'),
-      load('../providers/secret-stores/local.ts'),
-      load('../src/engine/generate.ts'),
-    ])
+  const [
+    { initRepo },
+    { createNewSpec },
+    keys,
+    sshsig,
+    st,
+    { LocalSecretStore },
+    { generateSecret },
+    { demoConfig },
+  ] = await Promise.all([
+    load('../src/init/scaffold.ts'),
+    load('../src/new/new-spec.ts'),
+    load('../src/crypto/ssh-keys.ts'),
+    load('../src/crypto/sshsig.ts'),
+    load('../src/approvals/statement.ts'),
+    load('../providers/secret-stores/local.ts'),
+    load('../src/engine/generate.ts'),
+    load('../src/demo/demo.ts'),
+  ])
   const keyDir = join(dir, 'keys')
   const remote = join(dir, 'remote.git')
   const repo = join(dir, 'repo')
@@ -101,7 +82,12 @@ export async function buildFixture(dir, { count = COUNT, scenario } = {}) {
   initRepo({ dir: repo, force: true, version: '0.0.0-bench', securityTeam: '@bench/security' })
   writeFileSync(
     join(repo, 'nhi-recover.yaml'),
-    config(storeKeyFile, join(keyDir, EXECUTOR), scenario?.providersYaml ?? ''),
+    demoConfig(
+      storeKeyFile,
+      join(keyDir, EXECUTOR),
+      scenario?.providersYaml ?? '',
+      'NHI_RECOVER_BENCH_LOCAL_KEY',
+    ),
   )
   writeFileSync(
     join(repo, '.nhi-recover', 'allowed_signers'),

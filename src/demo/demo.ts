@@ -301,7 +301,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   }
 }
 
-function demoConfig(storeKey: string, executorKey: string, extraProviders: string): string {
+/**
+ * The demo's nhi-recover.yaml; the bench builds its repos from it too (with its own key
+ * variable, so a key set for the demo never reaches a bench store).
+ */
+export function demoConfig(
+  storeKey: string,
+  executorKey: string,
+  extraProviders: string,
+  keyEnv = 'NHI_RECOVER_LOCAL_KEY',
+): string {
   return `# yaml-language-server: $schema=recovery-specs/schema/repo-config.v1.json
 # The demo's config: the local provider, and two SSH-signed approvals for the low tier.
 apiVersion: nhi-recover/v1
@@ -310,7 +319,7 @@ providers:
   local:
     kind: local
     store: .nhi-recover/local-store
-    keyEnv: NHI_RECOVER_LOCAL_KEY
+    keyEnv: ${keyEnv}
     keyFile: ${storeKey}
 ${extraProviders}approvals:
   ssh:
