@@ -191,20 +191,11 @@ export async function commitsBetween(
 }
 
 /**
- * The commits in from..to that changed `path`. A commit changed it when the path's content
- * differs from its parent's; a merge only when it differs from every parent, because a merge
- * that takes one side unchanged wrote nothing of its own.
+ * The commits in from..to that changed each path, in one walk of the range and one batch of
+ * blob lookups. A commit changed a path when its content differs from its parent's; a merge
+ * only when it differs from every parent, because a merge that takes one side unchanged wrote
+ * nothing of its own.
  */
-export async function commitsChanging(
-  cwd: string,
-  from: string | undefined,
-  to: string,
-  path: string,
-): Promise<CommitPeople[]> {
-  return (await commitsChangingMany(cwd, from, to, [path])).get(path) ?? []
-}
-
-/** commitsChanging for many paths over one range: one walk of the range, one batch of blob lookups. */
 export async function commitsChangingMany(
   cwd: string,
   from: string | undefined,
@@ -244,16 +235,7 @@ export async function changedPaths(
   return out
 }
 
-/** Files directly inside `dir` at `commit`, with their blob ids. */
-export async function listFiles(
-  cwd: string,
-  commit: string,
-  dir: string,
-): Promise<{ path: string; oid: string }[]> {
-  return (await listFilesIn(cwd, commit, [dir])).get(dir) ?? []
-}
-
-/** listFiles for many folders at one commit, in one git process per 500 folders. */
+/** The files directly inside each folder at `commit`, with their blob ids; one git process per 500 folders. */
 export async function listFilesIn(
   cwd: string,
   commit: string,
@@ -283,20 +265,11 @@ export async function listFilesIn(
   return out
 }
 
-/** The latest commit on the first-parent chain of `rev` whose tree changed the file `path` against its first parent. */
-export async function lastFirstParentChange(
-  cwd: string,
-  rev: string,
-  path: string,
-): Promise<string | undefined> {
-  return (await lastFirstParentChanges(cwd, rev, [path])).get(path)
-}
-
 /**
- * lastFirstParentChange for many file paths in one walk of the first-parent chain: each path
- * maps to the newest commit whose diff against its first parent touched it; paths never
- * changed, and folders, are absent. One `git log` instead of one per path keeps a 1,000-spec execute from spawning git
- * 1,000 times.
+ * For each file path, the latest commit on the first-parent chain of `rev` whose diff against
+ * its first parent touched it (for a merged spec: its merge), in one walk of the chain; paths
+ * never changed, and folders, are absent. One `git log` instead of one per path keeps a
+ * 1,000-spec execute from spawning git 1,000 times.
  */
 export async function lastFirstParentChanges(
   cwd: string,

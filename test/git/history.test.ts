@@ -105,7 +105,7 @@ describe('batched history reads', () => {
     expect(got.filter((x) => x !== null).length).toBeGreaterThan(100)
   })
 
-  it('commitsChangingMany, readFilesAt and listFilesIn match their one-path forms', async () => {
+  it("commitsChangingMany, readFilesAt and listFilesIn match git's own per-path answers", async () => {
     const base = sh(repo, 'rev-list', '--max-parents=0', 'HEAD')
     const many = await commitsChangingMany(repo, base, 'HEAD', paths())
     expect(many.get('recovery-specs/sub')).toEqual([]) // a folder is not a blob
